@@ -1,0 +1,4 @@
+pub mod accounts;
+pub mod actor;
+pub mod password;
+pub mod sessions;

@@ -1,0 +1,224 @@
+//! The one module that knows the three SQL dialects. Queries elsewhere are written once
+//! with `?` placeholders in the portable subset (BIGINT, VARCHAR/TEXT, epoch-millisecond
+//! times, app-side lowercase keys); this module rewrites placeholders for PostgreSQL,
+//! picks the migration folder, and opens write transactions the way each backend needs.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+
+use crate::error::{Error, Result};
+
+static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
+static MYSQL: Migrator = sqlx::migrate!("../../migrations/mysql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Self> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            "mysql" | "mariadb" => Some(Backend::MySql),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
+    }
+}
+
+pub type Query = sqlx::query::Query<'static, Any, AnyArguments>;
+pub type QueryAs<T> = sqlx::query::QueryAs<'static, Any, T, AnyArguments>;
+pub type QueryScalar<T> = sqlx::query::QueryScalar<'static, Any, T, AnyArguments>;
+pub type Tx = Transaction<'static, Any>;
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects and applies pending migrations of the backend named by the URL scheme.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or(Error::Invalid("database.url"))?;
+        // mariadb:// is accepted as a friendlier alias; the driver only knows mysql://.
+        let url = match url.strip_prefix("mariadb:") {
+            Some(rest) => Cow::Owned(format!("mysql:{rest}")),
+            None => Cow::Borrowed(url),
+        };
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        options = match backend {
+            Backend::Sqlite => options.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers proceed during a write; busy_timeout makes
+                    // concurrent writers wait instead of failing.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 10000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            }),
+            Backend::MySql => options.max_connections(16).after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET NAMES utf8mb4 COLLATE utf8mb4_bin")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(&url).await?;
+        let db = Self { pool, backend };
+        db.migrator().run(&db.pool).await?;
+        Ok(db)
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+            Backend::MySql => &MYSQL,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A query in the portable dialect (`?` placeholders), ready for binding.
+    pub fn q(&self, sql: &'static str) -> Query {
+        match self.backend {
+            Backend::Postgres => sqlx::query(AssertSqlSafe(numbered_placeholders(sql))),
+            Backend::Sqlite | Backend::MySql => sqlx::query(sql),
+        }
+    }
+
+    /// Like [`Db::q`], decoding rows into `T`.
+    pub fn qa<T>(&self, sql: &'static str) -> QueryAs<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        match self.backend {
+            Backend::Postgres => sqlx::query_as(AssertSqlSafe(numbered_placeholders(sql))),
+            Backend::Sqlite | Backend::MySql => sqlx::query_as(sql),
+        }
+    }
+
+    /// Like [`Db::q`], decoding the first column into `T`.
+    pub fn qs<T>(&self, sql: &'static str) -> QueryScalar<T>
+    where
+        (T,): for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        match self.backend {
+            Backend::Postgres => sqlx::query_scalar(AssertSqlSafe(numbered_placeholders(sql))),
+            Backend::Sqlite | Backend::MySql => sqlx::query_scalar(sql),
+        }
+    }
+
+    /// A transaction that will write. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so that two writers never deadlock on lock upgrade.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres | Backend::MySql => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Rewrites `?` to `$1`, `$2`, … outside string literals, for PostgreSQL.
+fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    let mut in_string = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes `%`, `_` and the escape character itself for `LIKE ? ESCAPE '!'`.
+/// `!` rather than backslash: MySQL treats a backslash in a literal as an escape.
+pub fn like_pattern(needle: &str) -> String {
+    let mut out = String::from("%");
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+pub fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+/// True when the error is a unique-constraint violation (duplicate key), on any backend.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.kind(), sqlx::error::ErrorKind::UniqueViolation),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_literals() {
+        assert_eq!(
+            numbered_placeholders("SELECT a FROM t WHERE b = ? AND c LIKE '?x' AND d = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c LIKE '?x' AND d = $2"
+        );
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_a!"), "%50!%!_a!!%");
+    }
+}

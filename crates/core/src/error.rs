@@ -1,0 +1,117 @@
+//! The core's error type. Adapters (web, WebDAV, CLI) map `Error::kind()` to their
+//! status codes in exactly one place each; user-facing text comes from the message key.
+
+use crate::spaces::names::NameError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("invalid name: {0}")]
+    InvalidName(#[from] NameError),
+    #[error("invalid input: {0}")]
+    Invalid(&'static str),
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("file too large (limit {limit} bytes)")]
+    TooLarge { limit: u64 },
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    #[error("upload incomplete: {0}")]
+    UploadAborted(String),
+    #[error("infected: {signature}")]
+    Infected { signature: String },
+    #[error("virus scanner unavailable: {0}")]
+    ScannerUnavailable(String),
+    #[error("authentication failed")]
+    AuthFailed,
+    #[error("password rejected: {0}")]
+    WeakPassword(&'static str),
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Coarse classes the doors map to HTTP status codes and message keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Forbidden,
+    BadInput,
+    Conflict,
+    TooLarge,
+    QuotaExceeded,
+    Aborted,
+    Infected,
+    Unavailable,
+    Unauthenticated,
+    InsufficientStorage,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound => ErrorKind::NotFound,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::InvalidName(_) | Error::Invalid(_) | Error::WeakPassword(_) => {
+                ErrorKind::BadInput
+            }
+            Error::AlreadyExists => ErrorKind::Conflict,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::QuotaExceeded => ErrorKind::QuotaExceeded,
+            Error::UploadAborted(_) => ErrorKind::Aborted,
+            Error::Infected { .. } => ErrorKind::Infected,
+            Error::ScannerUnavailable(_) => ErrorKind::Unavailable,
+            Error::AuthFailed => ErrorKind::Unauthenticated,
+            Error::Storage(e) if is_disk_full(e) => ErrorKind::InsufficientStorage,
+            Error::Storage(_) | Error::Db(_) | Error::Migrate(_) | Error::Internal(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// Fluent message key describing the error for end users.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            Error::NotFound => "err-not-found",
+            Error::Forbidden(_) => "err-forbidden",
+            Error::InvalidName(e) => e.message_key(),
+            Error::Invalid(what) => match *what {
+                "login" => "err-field-login",
+                "email" => "err-field-email",
+                "display_name" | "member name" | "team name" => "err-field-name",
+                "member number" => "err-field-number",
+                "self-demotion" => "err-self-demotion",
+                "err-folder-not-empty" => "err-folder-not-empty",
+                _ => "err-invalid-input",
+            },
+            Error::WeakPassword(k) => k,
+            Error::AlreadyExists => "err-already-exists",
+            Error::TooLarge { .. } => "err-too-large",
+            Error::QuotaExceeded => "err-quota",
+            Error::UploadAborted(_) => "err-upload-aborted",
+            Error::Infected { .. } => "err-infected",
+            Error::ScannerUnavailable(_) => "err-scanner-unavailable",
+            Error::AuthFailed => "err-login-failed",
+            Error::Storage(e) if is_disk_full(e) => "err-disk-full",
+            _ => "err-internal",
+        }
+    }
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,59 @@
+//! amtsbote's application core: members, accounts, spaces, the permission function,
+//! the ingest pipeline, outbox and audit. No HTTP in here; the doors (web UI, later
+//! WebDAV) and the admin CLI call the use-cases on [`App`].
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod members;
+pub mod notify;
+pub mod scan;
+pub mod settings;
+pub mod spaces;
+pub mod storage;
+
+use std::sync::Arc;
+
+pub use auth::actor::{Actor, StaffRole};
+pub use error::{Error, ErrorKind, Result};
+pub use settings::{Settings, Side};
+
+use clock::Clock;
+use db::Db;
+use scan::Scanner;
+use storage::blob::BlobStore;
+
+/// The application: everything a use-case needs, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub blobs: Arc<dyn BlobStore>,
+    pub scanner: Arc<dyn Scanner>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+}
+
+impl App {
+    pub fn new(
+        db: Db,
+        blobs: Arc<dyn BlobStore>,
+        scanner: Arc<dyn Scanner>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            db,
+            blobs,
+            scanner,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn now(&self) -> clock::Millis {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,129 @@
+//! The outbox: side effects that can fail (e-mails) are written as rows in the same
+//! transaction as their cause, so a crash loses no notification. Delivery (the mail
+//! worker with leases and retries) works these rows off.
+
+use serde::Serialize;
+
+use crate::App;
+use crate::db::Tx;
+use crate::error::Result;
+use crate::settings::Notify;
+use crate::spaces::SpaceAccess;
+use crate::spaces::nodes::Node;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub recipients: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+impl OutboxRow {
+    pub fn recipient_list(&self) -> Vec<&str> {
+        self.recipients.lines().filter(|l| !l.is_empty()).collect()
+    }
+}
+
+/// Payload of a `new_document` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewDocument {
+    pub member_id: i64,
+    pub member_number: String,
+    pub member_name: String,
+    pub folder: String,
+    pub file_name: String,
+    pub node_id: i64,
+    pub uploaded_by: String,
+    pub link: String,
+}
+
+impl App {
+    /// Appends a `new_document` event if the folder's policy notifies someone.
+    pub(crate) async fn enqueue_new_document(
+        &self,
+        tx: &mut Tx,
+        access: &SpaceAccess,
+        folder: &Node,
+        file_name: &str,
+        node_id: i64,
+    ) -> Result<()> {
+        let policy = self.settings.template.policy(&folder.policy_key);
+        let member = access.member();
+        let recipients: Vec<String> = match policy.notify {
+            Notify::None => return Ok(()),
+            Notify::Member => self
+                .member_users(member.id)
+                .await?
+                .into_iter()
+                .filter(|a| a.is_active())
+                .map(|a| a.email)
+                .collect(),
+            Notify::Authority => {
+                let assigned: Vec<String> = self
+                    .assigned_clerks(member.id)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.is_active())
+                    .map(|a| a.email)
+                    .collect();
+                if assigned.is_empty() {
+                    // Nobody assigned: every active staff account hears of it, so that
+                    // no delivery goes unnoticed.
+                    self.db
+                        .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND active = 1 ORDER BY login_key")
+                        .fetch_all(&mut **tx)
+                        .await?
+                } else {
+                    assigned
+                }
+            }
+        };
+        let mut recipients = recipients;
+        recipients.sort();
+        recipients.dedup();
+        let folder_label = if folder.is_root() {
+            String::new()
+        } else {
+            folder.name.clone()
+        };
+        let base = self
+            .settings
+            .authority
+            .public_base_url
+            .trim_end_matches('/');
+        let payload = NewDocument {
+            member_id: member.id,
+            member_number: member.number.clone(),
+            member_name: member.name.clone(),
+            folder: folder_label,
+            file_name: file_name.to_string(),
+            node_id,
+            uploaded_by: access.actor().label(),
+            link: format!("{base}/spaces/{}/folders/{}", access.space_id(), folder.id),
+        };
+        let now = self.now();
+        self.db
+            .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES ('new_document', ?, ?, 'pending', 0, ?, NULL, NULL, ?)")
+            .bind(recipients.join("\n"))
+            .bind(serde_json::to_string(&payload).map_err(|e| crate::Error::Internal(e.to_string()))?)
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Outbox rows, newest first (admin view, tests).
+    pub async fn outbox_recent(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        Ok(self
+            .db
+            .qa::<OutboxRow>("SELECT id, kind, recipients, payload, status, attempts, created_at FROM outbox ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(self.db.pool())
+            .await?)
+    }
+}

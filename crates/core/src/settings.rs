@@ -1,0 +1,231 @@
+//! Settings the domain needs. The server loads them (defaults, TOML, environment) and
+//! hands them to `App`; every section rejects unknown keys so typos fail at start.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub authority: AuthoritySettings,
+    pub access: AccessSettings,
+    pub limits: LimitSettings,
+    pub sessions: SessionSettings,
+    pub scan: ScanSettings,
+    pub template: TemplateSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthoritySettings {
+    /// Short name, used in folder names and mail subjects.
+    pub name: String,
+    /// Name shown in the page header.
+    pub display_name: String,
+    /// Public base URL of this installation; links in e-mails start with it.
+    pub public_base_url: String,
+    /// Contact line shown in the footer of every page.
+    pub contact: String,
+}
+
+impl Default for AuthoritySettings {
+    fn default() -> Self {
+        Self {
+            name: "KVBbg".into(),
+            display_name: "Beamtenversorgung".into(),
+            public_base_url: "http://127.0.0.1:8080".into(),
+            contact: "Bei Fragen wenden Sie sich bitte an Ihre Ansprechpersonen in der Beamtenversorgung.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// true: every clerk sees every member. false: only members assigned to the clerk
+    /// directly or through one of the clerk's teams.
+    pub clerks_see_all: bool,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            clerks_see_all: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest single file in bytes.
+    pub max_upload_bytes: u64,
+    /// Storage quota per member space in bytes (current files and kept versions);
+    /// 0 means unlimited.
+    pub space_quota_bytes: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            space_quota_bytes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// A web session ends after this many minutes without a request.
+    pub idle_timeout_minutes: u32,
+    /// A web session ends this many hours after log-in, however active.
+    pub absolute_timeout_hours: u32,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanMode {
+    /// No virus scanning. Development and demonstration only; admins see a warning.
+    Off,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSettings {
+    pub mode: ScanMode,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        Self {
+            mode: ScanMode::Off,
+        }
+    }
+}
+
+/// Which side of the exchange an account or a document belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Authority,
+    Member,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Authority => "authority",
+            Side::Member => "member",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authority" => Some(Side::Authority),
+            "member" => Some(Side::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notify {
+    None,
+    Authority,
+    Member,
+}
+
+/// Rules for one template folder and everything below it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderPolicy {
+    /// Sides that may upload, create sub-folders, overwrite and rename (their own side's
+    /// items only: nobody alters what the other side provided).
+    pub write: Vec<Side>,
+    /// Sides that may list and download.
+    pub read: Vec<Side>,
+    /// Sides that may delete. A member never deletes what the authority provided,
+    /// whatever this list says.
+    pub delete: Vec<Side>,
+    /// Who is told about new files.
+    pub notify: Notify,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFolder {
+    pub name: String,
+    #[serde(flatten)]
+    pub policy: FolderPolicy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplateSettings {
+    pub root: FolderPolicy,
+    pub folders: Vec<TemplateFolder>,
+}
+
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        use Side::{Authority, Member};
+        let authority_outbox = FolderPolicy {
+            write: vec![Authority],
+            read: vec![Authority, Member],
+            delete: vec![Authority],
+            notify: Notify::None,
+        };
+        Self {
+            root: FolderPolicy {
+                write: vec![Authority],
+                read: vec![Authority, Member],
+                delete: vec![Authority],
+                notify: Notify::Member,
+            },
+            folders: vec![
+                TemplateFolder {
+                    name: "an_KVBbg".into(),
+                    policy: FolderPolicy {
+                        write: vec![Member],
+                        read: vec![Authority, Member],
+                        delete: vec![Member, Authority],
+                        notify: Notify::Authority,
+                    },
+                },
+                TemplateFolder {
+                    name: "KVBBG-SB-Posteingang".into(),
+                    policy: authority_outbox.clone(),
+                },
+                TemplateFolder {
+                    name: "Postausgang".into(),
+                    policy: authority_outbox,
+                },
+            ],
+        }
+    }
+}
+
+impl TemplateSettings {
+    /// The policy for a node's `policy_key` ("" is the space root).
+    pub fn policy(&self, key: &str) -> &FolderPolicy {
+        if key.is_empty() {
+            return &self.root;
+        }
+        self.folders
+            .iter()
+            .find(|f| crate::spaces::names::name_key(&f.name) == key)
+            .map(|f| &f.policy)
+            // A folder removed from the template since: fall back to the most
+            // restrictive reading of the root policy (authority-only writes).
+            .unwrap_or(&self.root)
+    }
+}

@@ -1,0 +1,438 @@
+//! The node tree of a space: folders and files, names unique per folder without regard
+//! to case, ETags that change up to the root whenever something below changes.
+
+use crate::App;
+use crate::audit::AuditEvent;
+use crate::db::{Tx, is_unique_violation};
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::spaces::SpaceAccess;
+use crate::spaces::names::NodeName;
+use crate::spaces::permissions::Action;
+use crate::storage::blob::BlobReader;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Node {
+    pub id: i64,
+    pub space_id: i64,
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub kind: String,
+    pub policy_key: String,
+    pub structural: i64,
+    pub origin: String,
+    pub size: i64,
+    pub sha256: Option<String>,
+    pub content_type: Option<String>,
+    pub blob_id: Option<String>,
+    pub etag: String,
+    pub created_at: i64,
+    pub created_by: Option<i64>,
+    pub created_by_name: String,
+    pub modified_at: i64,
+    pub modified_by: Option<i64>,
+    pub modified_by_name: String,
+}
+
+impl Node {
+    pub fn is_folder(&self) -> bool {
+        self.kind == "folder"
+    }
+    pub fn is_file(&self) -> bool {
+        self.kind == "file"
+    }
+    pub fn is_structural(&self) -> bool {
+        self.structural != 0
+    }
+    pub fn is_root(&self) -> bool {
+        self.parent_id.is_none()
+    }
+}
+
+/// A recent member delivery, for the staff start page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivery {
+    pub node_id: i64,
+    pub name: String,
+    pub size: i64,
+    pub created_at: i64,
+    pub created_by_name: String,
+    pub parent_id: Option<i64>,
+    pub space_id: i64,
+    pub member_id: i64,
+    pub member_number: String,
+    pub member_name: String,
+}
+
+pub(crate) async fn load(app: &App, space_id: i64, node_id: i64) -> Result<Option<Node>> {
+    Ok(app
+        .db
+        .qa::<Node>("SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes WHERE space_id = ? AND id = ?")
+        .bind(space_id)
+        .bind(node_id)
+        .fetch_optional(app.db.pool())
+        .await?)
+}
+
+pub(crate) async fn child_by_key(
+    app: &App,
+    tx: &mut Tx,
+    space_id: i64,
+    parent_id: i64,
+    key: &str,
+) -> Result<Option<Node>> {
+    Ok(app
+        .db
+        .qa::<Node>("SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes WHERE space_id = ? AND parent_id = ? AND name_key = ?")
+        .bind(space_id)
+        .bind(parent_id)
+        .bind(key.to_string())
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// Gives every folder from `folder_id` up to the root a new ETag, so sync clients see
+/// that something below changed.
+pub(crate) async fn touch_ancestors(
+    app: &App,
+    tx: &mut Tx,
+    space_id: i64,
+    folder_id: i64,
+) -> Result<()> {
+    let mut current = Some(folder_id);
+    let mut guard = 0;
+    while let Some(id) = current {
+        app.db
+            .q("UPDATE nodes SET etag = ? WHERE space_id = ? AND id = ?")
+            .bind(ids::etag())
+            .bind(space_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        current = app
+            .db
+            .qs::<Option<i64>>("SELECT parent_id FROM nodes WHERE space_id = ? AND id = ?")
+            .bind(space_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten();
+        guard += 1;
+        if guard > 1000 {
+            return Err(Error::Internal("folder cycle".into()));
+        }
+    }
+    Ok(())
+}
+
+impl App {
+    /// A node of the space, if the actor may read it.
+    pub async fn node(&self, access: &SpaceAccess, node_id: i64) -> Result<Node> {
+        let node = self.node_unchecked(access.space_id(), node_id).await?;
+        self.can(access.actor(), Action::Read, &node, access.member().id)
+            .await?;
+        Ok(node)
+    }
+
+    /// The readable children of a folder: folders first, then files, by name.
+    pub async fn list_folder(
+        &self,
+        access: &SpaceAccess,
+        folder_id: i64,
+    ) -> Result<(Node, Vec<Node>)> {
+        let folder = self.node(access, folder_id).await?;
+        if !folder.is_folder() {
+            return Err(Error::NotFound);
+        }
+        let children = self
+            .db
+            .qa::<Node>("SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes WHERE space_id = ? AND parent_id = ? ORDER BY kind DESC, name_key")
+            .bind(access.space_id())
+            .bind(folder.id)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut visible = Vec::with_capacity(children.len());
+        for child in children {
+            if self
+                .can(access.actor(), Action::Read, &child, access.member().id)
+                .await
+                .is_ok()
+            {
+                visible.push(child);
+            }
+        }
+        Ok((folder, visible))
+    }
+
+    /// The path from the root to the node (inclusive), for breadcrumbs.
+    pub async fn ancestry(&self, access: &SpaceAccess, node_id: i64) -> Result<Vec<Node>> {
+        let mut out = Vec::new();
+        let mut current = Some(node_id);
+        while let Some(id) = current {
+            let n = self.node_unchecked(access.space_id(), id).await?;
+            current = n.parent_id;
+            out.push(n);
+            if out.len() > 1000 {
+                return Err(Error::Internal("folder cycle".into()));
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Whether the actor may do `action` on the node (for showing or hiding controls).
+    pub async fn allows(&self, access: &SpaceAccess, action: Action, node: &Node) -> bool {
+        self.can(access.actor(), action, node, access.member().id)
+            .await
+            .is_ok()
+    }
+
+    pub async fn create_folder(
+        &self,
+        access: &SpaceAccess,
+        parent_id: i64,
+        raw_name: &str,
+    ) -> Result<Node> {
+        let name = NodeName::parse(raw_name)?;
+        let parent = self.node_unchecked(access.space_id(), parent_id).await?;
+        self.can(access.actor(), Action::Mkdir, &parent, access.member().id)
+            .await?;
+        let actor = access.actor();
+        let id = ids::new_id();
+        let now = self.now();
+        let mut tx = self.db.begin_write().await?;
+        if child_by_key(self, &mut tx, access.space_id(), parent.id, &name.key())
+            .await?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists);
+        }
+        let inserted = self
+            .db
+            .q("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name) VALUES (?, ?, ?, ?, ?, 'folder', ?, 0, ?, 0, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(access.space_id())
+            .bind(parent.id)
+            .bind(name.as_str().to_string())
+            .bind(name.key())
+            .bind(parent.policy_key.clone())
+            .bind(actor.side().as_str())
+            .bind(ids::etag())
+            .bind(now)
+            .bind(actor.account_id())
+            .bind(actor.label())
+            .bind(now)
+            .bind(actor.account_id())
+            .bind(actor.label())
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(Error::AlreadyExists),
+            other => other?,
+        };
+        touch_ancestors(self, &mut tx, access.space_id(), parent.id).await?;
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(actor, "folder.create", format!("node:{id} name:{name}"))
+                .member(access.member().id),
+        )
+        .await?;
+        tx.commit().await?;
+        self.node_unchecked(access.space_id(), id).await
+    }
+
+    pub async fn rename_node(
+        &self,
+        access: &SpaceAccess,
+        node_id: i64,
+        raw_name: &str,
+    ) -> Result<Node> {
+        let name = NodeName::parse(raw_name)?;
+        let node = self.node_unchecked(access.space_id(), node_id).await?;
+        self.can(access.actor(), Action::Rename, &node, access.member().id)
+            .await?;
+        let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
+        let mut tx = self.db.begin_write().await?;
+        if let Some(other) =
+            child_by_key(self, &mut tx, access.space_id(), parent_id, &name.key()).await?
+            && other.id != node.id
+        {
+            return Err(Error::AlreadyExists);
+        }
+        let actor = access.actor();
+        let updated = self
+            .db
+            .q("UPDATE nodes SET name = ?, name_key = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
+            .bind(name.as_str().to_string())
+            .bind(name.key())
+            .bind(ids::etag())
+            .bind(self.now())
+            .bind(actor.account_id())
+            .bind(actor.label())
+            .bind(access.space_id())
+            .bind(node.id)
+            .execute(&mut *tx)
+            .await;
+        match updated {
+            Err(e) if is_unique_violation(&e) => return Err(Error::AlreadyExists),
+            other => other?,
+        };
+        touch_ancestors(self, &mut tx, access.space_id(), parent_id).await?;
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(
+                actor,
+                "node.rename",
+                format!("node:{} name:{} -> {}", node.id, node.name, name),
+            )
+            .member(access.member().id),
+        )
+        .await?;
+        tx.commit().await?;
+        self.node_unchecked(access.space_id(), node.id).await
+    }
+
+    /// Deletes a file (with its kept versions) or an empty folder. The blobs are removed
+    /// after the rows; a crash in between leaves only unreferenced blobs, which the
+    /// cleanup job removes.
+    pub async fn delete_node(&self, access: &SpaceAccess, node_id: i64) -> Result<()> {
+        let node = self.node_unchecked(access.space_id(), node_id).await?;
+        self.can(access.actor(), Action::Delete, &node, access.member().id)
+            .await?;
+        let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
+        let mut tx = self.db.begin_write().await?;
+        let children: i64 = self
+            .db
+            .qs::<i64>("SELECT COUNT(*) FROM nodes WHERE space_id = ? AND parent_id = ?")
+            .bind(access.space_id())
+            .bind(node.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if children > 0 {
+            return Err(Error::Invalid("err-folder-not-empty"));
+        }
+        let versions: Vec<(String, i64)> = self
+            .db
+            .qa::<(String, i64)>(
+                "SELECT blob_id, size FROM node_versions WHERE space_id = ? AND node_id = ?",
+            )
+            .bind(access.space_id())
+            .bind(node.id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let freed = node.size + versions.iter().map(|(_, s)| *s).sum::<i64>();
+        self.db
+            .q("DELETE FROM node_versions WHERE space_id = ? AND node_id = ?")
+            .bind(access.space_id())
+            .bind(node.id)
+            .execute(&mut *tx)
+            .await?;
+        self.db
+            .q("DELETE FROM nodes WHERE space_id = ? AND id = ?")
+            .bind(access.space_id())
+            .bind(node.id)
+            .execute(&mut *tx)
+            .await?;
+        self.db
+            .q("UPDATE spaces SET used_bytes = used_bytes - ? WHERE id = ?")
+            .bind(freed)
+            .bind(access.space_id())
+            .execute(&mut *tx)
+            .await?;
+        touch_ancestors(self, &mut tx, access.space_id(), parent_id).await?;
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(
+                access.actor(),
+                "node.delete",
+                format!("node:{} name:{}", node.id, node.name),
+            )
+            .member(access.member().id)
+            .detail(format!("kind={} size={}", node.kind, node.size)),
+        )
+        .await?;
+        tx.commit().await?;
+        let blobs = node
+            .blob_id
+            .into_iter()
+            .chain(versions.into_iter().map(|(b, _)| b));
+        for blob in blobs {
+            if let Err(e) = self.blobs.delete(&blob).await {
+                tracing::warn!(blob = %blob, error = %e, "blob removal failed; cleanup will retry");
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a file for download and records the download.
+    pub async fn open_download(
+        &self,
+        access: &SpaceAccess,
+        node_id: i64,
+    ) -> Result<(Node, BlobReader)> {
+        let node = self.node(access, node_id).await?;
+        let Some(blob) = node.blob_id.clone().filter(|_| node.is_file()) else {
+            return Err(Error::NotFound);
+        };
+        let reader = self.blobs.open(&blob).await?;
+        self.audit(
+            self.db.pool(),
+            AuditEvent::new(
+                access.actor(),
+                "download",
+                format!("node:{} name:{}", node.id, node.name),
+            )
+            .member(access.member().id)
+            .detail(format!(
+                "size={} sha256={}",
+                node.size,
+                node.sha256.clone().unwrap_or_default()
+            )),
+        )
+        .await?;
+        Ok((node, reader))
+    }
+
+    /// The newest member deliveries across the members the actor may see.
+    pub async fn recent_deliveries(
+        &self,
+        actor: &crate::Actor,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        if !actor.is_staff() {
+            return Err(Error::Forbidden("staff only"));
+        }
+        let restricted = match actor {
+            crate::Actor::Staff {
+                role: crate::StaffRole::Clerk,
+                id,
+                ..
+            } if !self.settings.access.clerks_see_all => Some(*id),
+            _ => None,
+        };
+        let rows = match restricted {
+            None => self
+                .db
+                .qa::<Delivery>("SELECT n.id AS node_id, n.name, n.size, n.created_at, n.created_by_name, n.parent_id, n.space_id, m.id AS member_id, m.number AS member_number, m.name AS member_name FROM nodes n JOIN spaces s ON s.id = n.space_id JOIN members m ON m.id = s.member_id WHERE n.kind = 'file' AND n.origin = 'member' ORDER BY n.created_at DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await?,
+            Some(clerk) => self
+                .db
+                .qa::<Delivery>("SELECT n.id AS node_id, n.name, n.size, n.created_at, n.created_by_name, n.parent_id, n.space_id, m.id AS member_id, m.number AS member_number, m.name AS member_name FROM nodes n JOIN spaces s ON s.id = n.space_id JOIN members m ON m.id = s.member_id WHERE n.kind = 'file' AND n.origin = 'member' AND (m.id IN (SELECT member_id FROM clerk_assignments WHERE account_id = ?) OR m.id IN (SELECT ta.member_id FROM team_assignments ta JOIN team_members tm ON tm.team_id = ta.team_id WHERE tm.account_id = ?)) ORDER BY n.created_at DESC LIMIT ?")
+                .bind(clerk)
+                .bind(clerk)
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await?,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for d in rows {
+            // The permission function has the last word, whatever the query found.
+            if self.sees_member(actor, d.member_id).await? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,216 @@
+//! The permission function. Every door (web UI, WebDAV, share links, CLI) asks
+//! [`App::can`] before it touches a node; nothing else decides access.
+
+use crate::App;
+use crate::auth::actor::{Actor, StaffRole};
+use crate::error::{Error, Result};
+use crate::settings::{FolderPolicy, Side};
+use crate::spaces::nodes::Node;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// List a folder or download a file.
+    Read,
+    /// Upload a new file into a folder.
+    Upload,
+    /// Create a sub-folder in a folder.
+    Mkdir,
+    /// Replace a file's content.
+    Overwrite,
+    Rename,
+    Delete,
+}
+
+/// The decision on a node of a space the actor may enter. Pure, so it can be tested
+/// exhaustively.
+pub fn decide(side: Side, action: Action, node: &Node, policy: &FolderPolicy) -> Result<()> {
+    let readable = policy.read.contains(&side);
+    let writable = policy.write.contains(&side);
+    let own = node.origin == side.as_str();
+    let allowed = match action {
+        Action::Read => readable,
+        Action::Upload | Action::Mkdir => node.is_folder() && writable,
+        // Nobody alters what the other side provided: overwrite and rename are limited
+        // to items that came from the actor's own side.
+        Action::Overwrite => node.is_file() && writable && own,
+        Action::Rename => !node.is_structural() && writable && own,
+        Action::Delete => {
+            !node.is_structural()
+                && policy.delete.contains(&side)
+                && !(side == Side::Member && node.origin == Side::Authority.as_str())
+        }
+    };
+    if !readable {
+        // What a side may not even read, it must not learn exists.
+        return Err(Error::NotFound);
+    }
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("policy"))
+    }
+}
+
+impl App {
+    /// May `actor` perform `action` on `node` (in the space of member `member_id`)?
+    pub async fn can(
+        &self,
+        actor: &Actor,
+        action: Action,
+        node: &Node,
+        member_id: i64,
+    ) -> Result<()> {
+        if !self.sees_member(actor, member_id).await? {
+            return Err(Error::NotFound);
+        }
+        let policy = self.settings.template.policy(&node.policy_key);
+        decide(actor.side(), action, node, policy)
+    }
+
+    /// Whether the actor may enter the space of this member at all.
+    pub async fn sees_member(&self, actor: &Actor, member_id: i64) -> Result<bool> {
+        Ok(match actor {
+            Actor::Cli { .. }
+            | Actor::Staff {
+                role: StaffRole::Admin,
+                ..
+            } => true,
+            Actor::Staff {
+                role: StaffRole::Clerk,
+                id,
+                ..
+            } => {
+                self.settings.access.clerks_see_all
+                    || self.assigned_member_ids(*id).await?.contains(&member_id)
+            }
+            Actor::MemberUser { member_id: own, .. } => *own == member_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::TemplateSettings;
+
+    fn node(kind: &str, origin: Side, structural: bool, policy_key: &str) -> Node {
+        Node {
+            id: 1,
+            space_id: 1,
+            parent_id: Some(0),
+            name: "x".into(),
+            kind: kind.into(),
+            policy_key: policy_key.into(),
+            structural: i64::from(structural),
+            origin: origin.as_str().into(),
+            size: 0,
+            sha256: None,
+            content_type: None,
+            blob_id: None,
+            etag: "e".into(),
+            created_at: 0,
+            created_by: None,
+            created_by_name: String::new(),
+            modified_at: 0,
+            modified_by: None,
+            modified_by_name: String::new(),
+        }
+    }
+
+    #[test]
+    fn default_template_rules() {
+        use Action::*;
+        use Side::*;
+        let t = TemplateSettings::default();
+        let root = t.policy("");
+        let an = t.policy("an_kvbbg");
+        // Root: the authority writes, the member reads.
+        assert!(
+            decide(
+                Authority,
+                Upload,
+                &node("folder", Authority, true, ""),
+                root
+            )
+            .is_ok()
+        );
+        assert!(decide(Member, Upload, &node("folder", Authority, true, ""), root).is_err());
+        assert!(decide(Member, Mkdir, &node("folder", Authority, true, ""), root).is_err());
+        assert!(decide(Member, Read, &node("file", Authority, false, ""), root).is_ok());
+        assert!(decide(Member, Delete, &node("file", Authority, false, ""), root).is_err());
+        assert!(decide(Member, Overwrite, &node("file", Authority, false, ""), root).is_err());
+        assert!(decide(Member, Rename, &node("file", Authority, false, ""), root).is_err());
+        // an_KVBbg: the member writes; the authority may not alter a delivery.
+        let delivery = node("file", Member, false, "an_kvbbg");
+        assert!(
+            decide(
+                Member,
+                Upload,
+                &node("folder", Authority, true, "an_kvbbg"),
+                an
+            )
+            .is_ok()
+        );
+        assert!(decide(Member, Overwrite, &delivery, an).is_ok());
+        assert!(decide(Authority, Overwrite, &delivery, an).is_err());
+        assert!(decide(Authority, Rename, &delivery, an).is_err());
+        assert!(
+            decide(
+                Authority,
+                Upload,
+                &node("folder", Authority, true, "an_kvbbg"),
+                an
+            )
+            .is_err()
+        );
+        assert!(decide(Authority, Read, &delivery, an).is_ok());
+        // Template folders themselves are never renamed or deleted.
+        assert!(
+            decide(
+                Member,
+                Delete,
+                &node("folder", Authority, true, "an_kvbbg"),
+                an
+            )
+            .is_err()
+        );
+        assert!(
+            decide(
+                Authority,
+                Rename,
+                &node("folder", Authority, true, ""),
+                root
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_member_never_deletes_authority_items_even_if_configured() {
+        let permissive = FolderPolicy {
+            write: vec![Side::Member, Side::Authority],
+            read: vec![Side::Member, Side::Authority],
+            delete: vec![Side::Member, Side::Authority],
+            notify: crate::settings::Notify::None,
+        };
+        let doc = node("file", Side::Authority, false, "x");
+        assert!(decide(Side::Member, Action::Delete, &doc, &permissive).is_err());
+        assert!(decide(Side::Member, Action::Overwrite, &doc, &permissive).is_err());
+        assert!(decide(Side::Authority, Action::Delete, &doc, &permissive).is_ok());
+    }
+
+    #[test]
+    fn unreadable_is_not_found() {
+        let hidden = FolderPolicy {
+            write: vec![Side::Authority],
+            read: vec![Side::Authority],
+            delete: vec![Side::Authority],
+            notify: crate::settings::Notify::None,
+        };
+        let doc = node("file", Side::Authority, false, "x");
+        assert!(matches!(
+            decide(Side::Member, Action::Read, &doc, &hidden),
+            Err(Error::NotFound)
+        ));
+    }
+}

@@ -1,0 +1,227 @@
+//! Blob storage by opaque id. Names and paths live only in the database; no user input
+//! ever becomes a path on disk.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tokio::fs;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Bytes being written; nothing is visible under a blob id until `commit`.
+#[async_trait]
+pub trait StagedBlob: Send {
+    async fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Makes the bytes durable and returns the new blob's id (never reused).
+    async fn commit(self: Box<Self>) -> io::Result<String>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    async fn stage(&self) -> io::Result<Box<dyn StagedBlob>>;
+    async fn open(&self, blob_id: &str) -> io::Result<BlobReader>;
+    async fn delete(&self, blob_id: &str) -> io::Result<()>;
+    /// Blob ids with their age in milliseconds, for the cleanup job.
+    async fn list(&self) -> io::Result<Vec<(String, u64)>>;
+    /// Removes staging files older than `max_age_ms` (left by a crash); returns how many.
+    async fn purge_staging(&self, max_age_ms: u64) -> io::Result<usize>;
+}
+
+/// Local-disk store: `<root>/blobs/<2 hex>/<id>` and `<root>/staging/<id>.part`.
+#[derive(Debug, Clone)]
+pub struct LocalDisk {
+    root: PathBuf,
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl LocalDisk {
+    pub async fn open_dir(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(root.join("blobs")).await?;
+        fs::create_dir_all(root.join("staging")).await?;
+        Ok(Self { root })
+    }
+
+    fn blob_path(&self, id: &str) -> io::Result<PathBuf> {
+        if !valid_id(id) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad blob id"));
+        }
+        let shard = id.get(..2).unwrap_or("00");
+        Ok(self.root.join("blobs").join(shard).join(id))
+    }
+
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+}
+
+struct LocalStaged {
+    file: Option<fs::File>,
+    id: String,
+    staging: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl Drop for LocalStaged {
+    fn drop(&mut self) {
+        // An upload that was aborted, refused or failed leaves nothing behind.
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.staging);
+        }
+    }
+}
+
+#[async_trait]
+impl StagedBlob for LocalStaged {
+    async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.write_all(chunk).await,
+            None => Err(io::Error::other("staged blob already closed")),
+        }
+    }
+
+    async fn commit(mut self: Box<Self>) -> io::Result<String> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("staged blob already closed"))?;
+        let std_file = file.into_std().await;
+        tokio::task::spawn_blocking(move || std_file.sync_all())
+            .await
+            .map_err(io::Error::other)??;
+        let dir = self
+            .target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        fs::create_dir_all(&dir).await?;
+        fs::rename(&self.staging, &self.target).await?;
+        self.committed = true;
+        // The rename is durable only once the directory entry is.
+        tokio::task::spawn_blocking(move || std::fs::File::open(&dir).and_then(|d| d.sync_all()))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(self.id.clone())
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalDisk {
+    async fn stage(&self) -> io::Result<Box<dyn StagedBlob>> {
+        let id = crate::ids::blob_id();
+        let staging = self.staging_dir().join(format!("{id}.part"));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+            .await?;
+        let target = self.blob_path(&id)?;
+        Ok(Box::new(LocalStaged {
+            file: Some(file),
+            id,
+            staging,
+            target,
+            committed: false,
+        }))
+    }
+
+    async fn open(&self, blob_id: &str) -> io::Result<BlobReader> {
+        let f = fs::File::open(self.blob_path(blob_id)?).await?;
+        Ok(Box::pin(f))
+    }
+
+    async fn delete(&self, blob_id: &str) -> io::Result<()> {
+        match fs::remove_file(self.blob_path(blob_id)?).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn list(&self) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut shards = fs::read_dir(self.root.join("blobs")).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            if !shard.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut files = fs::read_dir(shard.path()).await?;
+            while let Some(f) = files.next_entry().await? {
+                let name = f.file_name().to_string_lossy().to_string();
+                if valid_id(&name) {
+                    out.push((name, age_ms(&f.metadata().await?)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn purge_staging(&self, max_age_ms: u64) -> io::Result<usize> {
+        let mut removed = 0;
+        let mut entries = fs::read_dir(self.staging_dir()).await?;
+        while let Some(e) = entries.next_entry().await? {
+            if age_ms(&e.metadata().await?) >= max_age_ms {
+                fs::remove_file(e.path()).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn age_ms(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn staged_blob_is_invisible_until_commit_and_removed_when_dropped() {
+        let dir = std::env::temp_dir().join(format!("amtsbote-blob-{}", crate::ids::token(6)));
+        let store = LocalDisk::open_dir(&dir).await.expect("store");
+        let mut staged = store.stage().await.expect("stage");
+        staged.write(b"hello ").await.expect("write");
+        staged.write(b"world").await.expect("write");
+        assert!(store.list().await.expect("list").is_empty());
+        let id = staged.commit().await.expect("commit");
+        let mut s = String::new();
+        store
+            .open(&id)
+            .await
+            .expect("open")
+            .read_to_string(&mut s)
+            .await
+            .expect("read");
+        assert_eq!(s, "hello world");
+        assert_eq!(store.list().await.expect("list").len(), 1);
+
+        let mut dropped = store.stage().await.expect("stage");
+        dropped.write(b"partial").await.expect("write");
+        drop(dropped);
+        assert_eq!(
+            std::fs::read_dir(store.staging_dir()).expect("dir").count(),
+            0
+        );
+
+        assert!(store.open("../../etc/passwd").await.is_err());
+        store.delete(&id).await.expect("delete");
+        assert!(store.open(&id).await.is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

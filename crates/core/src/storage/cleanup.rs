@@ -1,0 +1,44 @@
+//! Removes what crashes and failed uploads leave behind: staging files and blobs that no
+//! row points to. Blobs are committed before their row, so only blobs older than a grace
+//! period are considered, to never race an upload that is about to commit.
+
+use std::collections::HashSet;
+
+use crate::App;
+use crate::error::Result;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupReport {
+    pub staging_removed: usize,
+    pub blobs_removed: usize,
+}
+
+impl App {
+    pub async fn cleanup_storage(&self, grace_ms: u64) -> Result<CleanupReport> {
+        let staging_removed = self.blobs.purge_staging(grace_ms).await?;
+        let mut referenced: HashSet<String> = self
+            .db
+            .qs::<String>("SELECT blob_id FROM nodes WHERE blob_id IS NOT NULL")
+            .fetch_all(self.db.pool())
+            .await?
+            .into_iter()
+            .collect();
+        referenced.extend(
+            self.db
+                .qs::<String>("SELECT blob_id FROM node_versions")
+                .fetch_all(self.db.pool())
+                .await?,
+        );
+        let mut blobs_removed = 0;
+        for (id, age) in self.blobs.list().await? {
+            if age >= grace_ms && !referenced.contains(&id) {
+                self.blobs.delete(&id).await?;
+                blobs_removed += 1;
+            }
+        }
+        Ok(CleanupReport {
+            staging_removed,
+            blobs_removed,
+        })
+    }
+}

@@ -1,0 +1,3 @@
+pub mod blob;
+pub mod cleanup;
+pub mod ingest;

@@ -1,0 +1,1 @@
+//! WebDAV engine: filled in by the WebDAV issue; nothing calls it yet.

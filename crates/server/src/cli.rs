@@ -1,0 +1,495 @@
+//! The admin command line. Every command accepts `--config` and `--data-dir`, so it
+//! addresses the same database and storage as the server; every act is audited with
+//! the actor `cli:<os user>`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use amtsbote_core::App;
+use amtsbote_core::StaffRole;
+use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
+use amtsbote_core::clock::SystemClock;
+use amtsbote_core::members::MemberInput;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::startup::{self, ServeOptions, cli_actor};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "amtsbote",
+    version,
+    about = "Secure document exchange between a public authority and its members."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables AMTSBOTE_<SECTION>__<KEY> override it.
+    #[arg(long, global = true, env = "AMTSBOTE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database and stored files); overrides server.data_dir.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (default: http://127.0.0.1:8080, SQLite in ./data).
+    Serve {
+        /// Address and port to listen on, e.g. 0.0.0.0:8443.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Create demo members and accounts and switch virus scanning off (for trying it out).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Check the configuration and the database connection, then exit.
+    CheckConfig,
+    /// Write a self-signed certificate for trying HTTPS locally.
+    DevCert {
+        /// Directory for cert.pem and key.pem.
+        #[arg(long, default_value = "data/tls")]
+        out: PathBuf,
+        /// Host names for the certificate.
+        #[arg(long = "host", default_values_t = vec!["localhost".to_string(), "127.0.0.1".to_string()])]
+        hosts: Vec<String>,
+    },
+    /// Members (organisations) and their spaces.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Accounts of member users (and password operations for any account).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Staff accounts and their assignment to members.
+    #[command(subcommand)]
+    Staff(StaffCmd),
+    /// Teams of staff that look after members together.
+    #[command(subcommand)]
+    Team(TeamCmd),
+    /// Remove leftovers of interrupted uploads now (the server also does this every 10 minutes).
+    Cleanup,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCmd {
+    /// Create a member with its space and the template folders.
+    Add {
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        name: String,
+        /// Contact e-mail address; may be given several times.
+        #[arg(long = "email")]
+        emails: Vec<String>,
+        /// Postal address; use \n or several lines.
+        #[arg(long, default_value = "")]
+        address: String,
+    },
+    /// List members.
+    List {
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+    /// Show one member with its accounts and assigned clerks.
+    Show { number: String },
+    /// Deactivate a member: its users can no longer sign in.
+    Deactivate { number: String },
+    /// Re-activate a member.
+    Activate { number: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a member user; prints a one-time password that must be changed at first log-in.
+    Add(UserAdd),
+    /// Set a password read from standard input (no forced change), for operators and automation.
+    SetPassword {
+        login: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Issue a new one-time password and end all sessions of the account.
+    ResetPassword { login: String },
+    /// Deactivate an account and end its sessions.
+    Deactivate { login: String },
+}
+
+#[derive(Args, Debug)]
+pub struct UserAdd {
+    #[arg(long)]
+    pub member: String,
+    #[arg(long)]
+    pub login: String,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StaffCmd {
+    /// Create a staff account (clerk, or admin with --admin); prints a one-time password.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make a staff member responsible for a member.
+    Assign {
+        login: String,
+        #[arg(long)]
+        member: String,
+    },
+    /// Remove that responsibility.
+    Unassign {
+        login: String,
+        #[arg(long)]
+        member: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TeamCmd {
+    Add {
+        name: String,
+    },
+    Join {
+        name: String,
+        #[arg(long)]
+        login: String,
+    },
+    Leave {
+        name: String,
+        #[arg(long)]
+        login: String,
+    },
+    Assign {
+        name: String,
+        #[arg(long)]
+        member: String,
+    },
+    Unassign {
+        name: String,
+        #[arg(long)]
+        member: String,
+    },
+    List,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    match cli.command {
+        Command::Serve { listen, demo } => startup::serve(cfg, ServeOptions { listen, demo }).await,
+        Command::CheckConfig => {
+            let app = startup::build_app(&cfg, Arc::new(SystemClock)).await?;
+            println!("configuration ok");
+            println!(
+                "  database:  {} ({})",
+                app.db.backend().name(),
+                crate::config::redact_url(&cfg.database_url())
+            );
+            println!("  data dir:  {}", cfg.server.data_dir.display());
+            println!("  listen:    {}", cfg.server.listen);
+            println!(
+                "  tls:       {}",
+                if cfg.tls_enabled() { "on" } else { "off" }
+            );
+            println!("  scan.mode: {}", app.scanner.mode());
+            println!(
+                "  template:  {}",
+                cfg.template
+                    .folders
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
+        }
+        Command::DevCert { out, hosts } => dev_cert(&out, hosts),
+        cmd => {
+            let app = startup::build_app(&cfg, Arc::new(SystemClock)).await?;
+            let result = admin(&app, cmd).await;
+            app.db.close().await;
+            result
+        }
+    }
+}
+
+async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
+    let actor = cli_actor();
+    match cmd {
+        Command::Member(MemberCmd::Add {
+            number,
+            name,
+            emails,
+            address,
+        }) => {
+            let m = app
+                .create_member(
+                    &actor,
+                    MemberInput {
+                        number,
+                        name,
+                        postal_address: address.replace("\\n", "\n"),
+                        emails,
+                    },
+                )
+                .await
+                .map_err(describe)?;
+            println!("member {} {} created with its space", m.number, m.name);
+        }
+        Command::Member(MemberCmd::List { search }) => {
+            for m in app.visible_members(&actor, &search).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    m.number,
+                    m.name,
+                    if m.active != 0 { "active" } else { "inactive" }
+                );
+            }
+        }
+        Command::Member(MemberCmd::Show { number }) => {
+            let m = app
+                .member_by_number(&number)
+                .await?
+                .context("no such member")?;
+            println!(
+                "number:   {}\nname:     {}\nactive:   {}",
+                m.number,
+                m.name,
+                m.is_active()
+            );
+            println!("address:  {}", m.postal_address.replace('\n', ", "));
+            println!("e-mails:  {}", m.email_list().join(", "));
+            for u in app.member_users(m.id).await? {
+                println!(
+                    "user:     {} <{}> {}{}",
+                    u.login,
+                    u.email,
+                    u.display_name,
+                    if u.is_active() { "" } else { " (inactive)" }
+                );
+            }
+            for c in app.assigned_clerks(m.id).await? {
+                println!("clerk:    {} {}", c.login, c.display_name);
+            }
+        }
+        Command::Member(MemberCmd::Deactivate { number }) => {
+            app.set_member_active(&actor, &number, false)
+                .await
+                .map_err(describe)?;
+            println!("member {number} deactivated");
+        }
+        Command::Member(MemberCmd::Activate { number }) => {
+            app.set_member_active(&actor, &number, true)
+                .await
+                .map_err(describe)?;
+            println!("member {number} activated");
+        }
+        Command::User(UserCmd::Add(u)) => {
+            let m = app
+                .member_by_number(&u.member)
+                .await?
+                .context("no such member")?;
+            let (a, otp) = app
+                .create_account(
+                    &actor,
+                    NewAccount {
+                        login: u.login,
+                        display_name: u.name,
+                        email: u.email,
+                        kind: AccountKind::MemberUser { member_id: m.id },
+                    },
+                )
+                .await
+                .map_err(describe)?;
+            print_otp(&a.login, &otp);
+        }
+        Command::User(UserCmd::SetPassword { login, .. }) => {
+            let mut pw = String::new();
+            std::io::stdin()
+                .read_to_string(&mut pw)
+                .context("reading the password from stdin")?;
+            let pw = pw.strip_suffix('\n').unwrap_or(&pw);
+            let pw = pw.strip_suffix('\r').unwrap_or(pw);
+            app.set_password(&actor, &login, pw)
+                .await
+                .map_err(describe)?;
+            println!("password of {login} set");
+        }
+        Command::User(UserCmd::ResetPassword { login }) => {
+            let a = app
+                .account_by_login(&login)
+                .await?
+                .context("no such account")?;
+            let otp = app.reset_password(&actor, a.id).await.map_err(describe)?;
+            print_otp(&a.login, &otp);
+        }
+        Command::User(UserCmd::Deactivate { login }) => {
+            let a = app
+                .account_by_login(&login)
+                .await?
+                .context("no such account")?;
+            let upd = amtsbote_core::auth::accounts::AccountUpdate {
+                display_name: a.display_name.clone(),
+                email: a.email.clone(),
+                role: a.role(),
+                active: false,
+            };
+            app.update_account(&actor, a.id, upd)
+                .await
+                .map_err(describe)?;
+            println!("account {login} deactivated; its sessions have ended");
+        }
+        Command::Staff(StaffCmd::Add {
+            login,
+            email,
+            name,
+            admin,
+        }) => {
+            let role = if admin {
+                StaffRole::Admin
+            } else {
+                StaffRole::Clerk
+            };
+            let (a, otp) = app
+                .create_account(
+                    &actor,
+                    NewAccount {
+                        login,
+                        display_name: name,
+                        email,
+                        kind: AccountKind::Staff(role),
+                    },
+                )
+                .await
+                .map_err(describe)?;
+            print_otp(&a.login, &otp);
+        }
+        Command::Staff(StaffCmd::Assign { login, member }) => {
+            app.assign_clerk(&actor, &login, &member, true)
+                .await
+                .map_err(describe)?;
+            println!("{login} now looks after member {member}");
+        }
+        Command::Staff(StaffCmd::Unassign { login, member }) => {
+            app.assign_clerk(&actor, &login, &member, false)
+                .await
+                .map_err(describe)?;
+            println!("{login} no longer looks after member {member}");
+        }
+        Command::Team(t) => team(app, &actor, t).await?,
+        Command::Cleanup => {
+            let r = app.cleanup_storage(0).await?;
+            println!(
+                "removed {} staging files and {} unreferenced blobs",
+                r.staging_removed, r.blobs_removed
+            );
+        }
+        Command::Serve { .. } | Command::CheckConfig | Command::DevCert { .. } => {
+            bail!("unreachable")
+        }
+    }
+    Ok(())
+}
+
+async fn team(app: &App, actor: &amtsbote_core::Actor, cmd: TeamCmd) -> anyhow::Result<()> {
+    match cmd {
+        TeamCmd::Add { name } => {
+            app.create_team(actor, &name).await.map_err(describe)?;
+            println!("team {name} created");
+        }
+        TeamCmd::Join { name, login } => {
+            app.set_team_membership(actor, &name, &login, true)
+                .await
+                .map_err(describe)?;
+            println!("{login} joined team {name}");
+        }
+        TeamCmd::Leave { name, login } => {
+            app.set_team_membership(actor, &name, &login, false)
+                .await
+                .map_err(describe)?;
+            println!("{login} left team {name}");
+        }
+        TeamCmd::Assign { name, member } => {
+            app.assign_team(actor, &name, &member, true)
+                .await
+                .map_err(describe)?;
+            println!("team {name} now looks after member {member}");
+        }
+        TeamCmd::Unassign { name, member } => {
+            app.assign_team(actor, &name, &member, false)
+                .await
+                .map_err(describe)?;
+            println!("team {name} no longer looks after member {member}");
+        }
+        TeamCmd::List => {
+            for t in app.list_teams().await? {
+                println!("{}", t.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_otp(login: &str, otp: &str) {
+    println!(
+        "account:            {login}\none-time password:  {otp}\n(must be changed at first log-in; shown only now)"
+    );
+}
+
+/// Core errors in words an operator understands.
+fn describe(e: amtsbote_core::Error) -> anyhow::Error {
+    use amtsbote_core::Error as E;
+    match e {
+        E::AlreadyExists => {
+            anyhow::anyhow!("already exists (login names and member numbers must be unique)")
+        }
+        E::NotFound => anyhow::anyhow!("not found"),
+        E::Invalid(what) => anyhow::anyhow!("invalid value: {what}"),
+        E::WeakPassword(k) => anyhow::anyhow!(
+            "password rejected ({k}): at least 10 and at most 256 characters, not the login name"
+        ),
+        other => anyhow::anyhow!(other),
+    }
+}
+
+fn dev_cert(out: &std::path::Path, hosts: Vec<String>) -> anyhow::Result<()> {
+    let cert =
+        rcgen::generate_simple_self_signed(hosts.clone()).context("generating certificate")?;
+    std::fs::create_dir_all(out)?;
+    let cert_path = out.join("cert.pem");
+    let key_path = out.join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem())?;
+    write_private(&key_path, cert.signing_key.serialize_pem().as_bytes())?;
+    println!("self-signed certificate for {} written:", hosts.join(", "));
+    println!("  {}\n  {}", cert_path.display(), key_path.display());
+    println!(
+        "use it with:\n  [tls]\n  cert = \"{}\"\n  key = \"{}\"",
+        cert_path.display(),
+        key_path.display()
+    );
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(data)?;
+    Ok(())
+}

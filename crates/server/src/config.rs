@@ -1,0 +1,201 @@
+//! Configuration: built-in defaults, then the TOML file given by `--config`, then
+//! environment variables `AMTSBOTE_<SECTION>__<KEY>`, then `*_file` keys for secrets.
+//! Unknown keys are an error at start, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use amtsbote_core::settings::{
+    AccessSettings, AuthoritySettings, LimitSettings, ScanSettings, SessionSettings, Settings,
+    TemplateSettings,
+};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub database: DatabaseSection,
+    pub tls: TlsSection,
+    pub authority: AuthoritySettings,
+    pub access: AccessSettings,
+    pub limits: LimitSettings,
+    pub sessions: SessionSettings,
+    pub scan: ScanSettings,
+    pub template: TemplateSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: SocketAddr,
+    /// Holds the SQLite database (by default) and the blobs.
+    pub data_dir: PathBuf,
+    /// Send cookies with `Secure` even without TLS here (set when a TLS-terminating
+    /// reverse proxy is in front). With `tls.cert` set they are always secure.
+    pub secure_cookies: bool,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `sqlite://…`, `postgres://…` or `mysql://…`. Empty: SQLite in the data dir.
+    pub url: String,
+    /// A file whose content is the URL (for secrets kept out of the config file).
+    pub url_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DatabaseSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("DatabaseSection")
+            .field("url", &redact_url(&self.url))
+            .field("url_file", &self.url_file)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Hides the password part of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                anyhow::bail!("configuration file {} does not exist", file.display());
+            }
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig.merge(Env::prefixed("AMTSBOTE_").split("__"));
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        if let Some(dir) = data_dir {
+            cfg.server.data_dir = dir.to_path_buf();
+        }
+        if let Some(path) = &cfg.database.url_file {
+            cfg.database.url = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("database.url_file {}: {e}", path.display()))?
+                .trim()
+                .to_string();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            anyhow::bail!("tls.cert and tls.key must be set together");
+        }
+        if !self.database.url.is_empty()
+            && amtsbote_core::db::Backend::from_url(&self.database.url).is_none()
+        {
+            anyhow::bail!("database.url must start with sqlite://, postgres:// or mysql://");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.template.folders {
+            amtsbote_core::spaces::names::NodeName::parse(&f.name)
+                .map_err(|e| anyhow::anyhow!("template folder {:?}: {e}", f.name))?;
+            if !seen.insert(f.name.to_lowercase()) {
+                anyhow::bail!("template folder {:?} is listed twice", f.name);
+            }
+        }
+        if self.limits.max_upload_bytes == 0 {
+            anyhow::bail!("limits.max_upload_bytes must be greater than 0");
+        }
+        if self.sessions.idle_timeout_minutes == 0 || self.sessions.absolute_timeout_hours == 0 {
+            anyhow::bail!("session timeouts must be greater than 0");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("amtsbote.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            authority: self.authority.clone(),
+            access: self.access.clone(),
+            limits: self.limits.clone(),
+            sessions: self.sessions.clone(),
+            scan: self.scan.clone(),
+            template: self.template.clone(),
+        }
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.cert.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[server]\nlisten = \"127.0.0.1:9\"\nlistn = 1\n").expect("write");
+        let err = Config::load(Some(&f), None).expect_err("must fail");
+        assert!(err.to_string().contains("listn"), "{err}");
+        std::fs::write(
+            &f,
+            "[authority]\nname = \"X\"\n[access]\nclerks_see_all = false\n",
+        )
+        .expect("write");
+        let cfg = Config::load(Some(&f), None).expect("ok");
+        assert_eq!(cfg.authority.name, "X");
+        assert!(!cfg.access.clerks_see_all);
+        assert_eq!(cfg.template.folders.len(), 3);
+    }
+}

@@ -1,0 +1,6 @@
+//! The amtsbote server: configuration, start-up, the web door and the admin CLI.
+
+pub mod cli;
+pub mod config;
+pub mod startup;
+pub mod web;

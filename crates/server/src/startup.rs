@@ -1,0 +1,321 @@
+//! Building the application from configuration and running the HTTP(S) listener with
+//! graceful shutdown and the background cleanup job.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
+use amtsbote_core::clock::{Clock, SystemClock};
+use amtsbote_core::db::Db;
+use amtsbote_core::members::MemberInput;
+use amtsbote_core::scan::{ScanOff, Scanner};
+use amtsbote_core::settings::ScanMode;
+use amtsbote_core::storage::blob::LocalDisk;
+use amtsbote_core::{Actor, App, StaffRole};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::web::{self, AppState, WebSettings};
+
+/// Connects the database (applying migrations), opens blob storage and the scanner.
+pub async fn build_app(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&cfg.server.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.server.data_dir.display()))?;
+    let url = cfg.database_url();
+    let db = Db::connect(&url)
+        .await
+        .with_context(|| format!("connecting to database {}", crate::config::redact_url(&url)))?;
+    let blobs = LocalDisk::open_dir(cfg.server.data_dir.join("storage"))
+        .await
+        .context("opening blob storage")?;
+    let scanner: Arc<dyn Scanner> = match cfg.scan.mode {
+        ScanMode::Off => Arc::new(ScanOff),
+    };
+    Ok(App::new(
+        db,
+        Arc::new(blobs),
+        scanner,
+        clock,
+        cfg.settings(),
+    ))
+}
+
+pub fn cli_actor() -> Actor {
+    let os_user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    Actor::Cli { os_user }
+}
+
+/// On an empty database: the first admin, with a one-time password for the terminal.
+pub async fn ensure_first_admin(app: &App) -> anyhow::Result<Option<String>> {
+    if app.count_accounts().await? > 0 {
+        return Ok(None);
+    }
+    let (_, otp) = app
+        .create_account(
+            &cli_actor(),
+            NewAccount {
+                login: "admin".into(),
+                display_name: "Administration".into(),
+                email: "admin@example.invalid".into(),
+                kind: AccountKind::Staff(StaffRole::Admin),
+            },
+        )
+        .await?;
+    Ok(Some(otp))
+}
+
+/// `serve --demo`: two members, a clerk and a user per member, once.
+pub async fn seed_demo(app: &App) -> anyhow::Result<Vec<(String, String)>> {
+    if app.member_by_number("1001").await?.is_some() {
+        return Ok(Vec::new());
+    }
+    let cli = cli_actor();
+    let a = app
+        .create_member(
+            &cli,
+            MemberInput {
+                number: "1001".into(),
+                name: "Stadt Musterstadt".into(),
+                postal_address: "Stadt Musterstadt\nPersonalamt\nMarktplatz 1\n14467 Musterstadt"
+                    .into(),
+                emails: vec!["personalamt@musterstadt.example".into()],
+            },
+        )
+        .await?;
+    let b = app
+        .create_member(
+            &cli,
+            MemberInput {
+                number: "1002".into(),
+                name: "Gemeinde Beispielheim".into(),
+                postal_address: "Gemeinde Beispielheim\nHauptamt\nDorfstraße 5\n15806 Beispielheim"
+                    .into(),
+                emails: vec!["hauptamt@beispielheim.example".into()],
+            },
+        )
+        .await?;
+    let mut out = Vec::new();
+    for (login, name, email, kind) in [
+        (
+            "sachbearbeitung",
+            "Sabine Sachbearbeiterin",
+            "sachbearbeitung@kvbbg.example",
+            AccountKind::Staff(StaffRole::Clerk),
+        ),
+        (
+            "musterstadt",
+            "Max Mustermann (Stadt Musterstadt)",
+            "max.mustermann@musterstadt.example",
+            AccountKind::MemberUser { member_id: a.id },
+        ),
+        (
+            "beispielheim",
+            "Erika Beispiel (Gemeinde Beispielheim)",
+            "erika.beispiel@beispielheim.example",
+            AccountKind::MemberUser { member_id: b.id },
+        ),
+    ] {
+        let (_, otp) = app
+            .create_account(
+                &cli,
+                NewAccount {
+                    login: login.into(),
+                    display_name: name.into(),
+                    email: email.into(),
+                    kind,
+                },
+            )
+            .await?;
+        out.push((login.to_string(), otp));
+    }
+    app.assign_clerk(&cli, "sachbearbeitung", "1001", true)
+        .await?;
+    app.assign_clerk(&cli, "sachbearbeitung", "1002", true)
+        .await?;
+    Ok(out)
+}
+
+/// A running server; dropping the sender stops it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets running requests finish (up to 30 s), stops background jobs.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task")?
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+}
+
+/// Binds and starts serving; returns once the socket listens.
+pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result<Running> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let tls = cfg.tls_enabled();
+    let state = AppState {
+        app: app.clone(),
+        web: Arc::new(WebSettings {
+            secure_cookies: tls || cfg.server.secure_cookies,
+            hsts: tls,
+        }),
+    };
+    let router = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let (tx, mut rx) = watch::channel(false);
+
+    let cleanup_app = app.clone();
+    let mut cleanup_rx = tx.subscribe();
+    let cleanup = tokio::spawn(async move {
+        loop {
+            match cleanup_app.cleanup_storage(3_600_000).await {
+                Ok(r) if r.blobs_removed + r.staging_removed > 0 => {
+                    tracing::info!(
+                        staging = r.staging_removed,
+                        blobs = r.blobs_removed,
+                        "storage cleanup"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "storage cleanup failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = cleanup_rx.changed() => break,
+            }
+        }
+    });
+
+    let h = handle.clone();
+    tokio::spawn(async move {
+        let _ = rx.changed().await;
+        h.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+
+    let server_handle = handle.clone();
+    let task = if let (Some(cert), Some(key)) = (cfg.tls.cert.clone(), cfg.tls.key.clone()) {
+        let tls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .context("loading TLS certificate and key")?;
+        tokio::spawn(async move {
+            axum_server::from_tcp_rustls(listener, tls_cfg)
+                .handle(server_handle)
+                .serve(router)
+                .await?;
+            let _ = cleanup.await;
+            Ok(())
+        })
+    } else {
+        tokio::spawn(async move {
+            axum_server::from_tcp(listener)
+                .handle(server_handle)
+                .serve(router)
+                .await?;
+            let _ = cleanup.await;
+            Ok(())
+        })
+    };
+    handle.listening().await.context("server did not start")?;
+    Ok(Running {
+        addr,
+        tls,
+        shutdown: tx,
+        task,
+    })
+}
+
+pub struct ServeOptions {
+    pub listen: Option<SocketAddr>,
+    pub demo: bool,
+}
+
+/// `amtsbote serve`: runs until SIGINT/SIGTERM.
+pub async fn serve(mut cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
+    if opts.demo {
+        // The demo runs without ClamAV; admins see the warning banner.
+        cfg.scan.mode = ScanMode::Off;
+    }
+    if cfg.scan.mode == ScanMode::Off {
+        tracing::warn!(
+            "virus scanning is OFF (scan.mode = \"off\"): uploads are not checked; development and demonstration only"
+        );
+    }
+    let app = build_app(&cfg, Arc::new(SystemClock)).await?;
+    if let Some(otp) = ensure_first_admin(&app).await? {
+        // To the terminal only, never into the log.
+        println!(
+            "\nFirst administrator created.\n  login:              admin\n  one-time password:  {otp}\n  (must be changed at first log-in; shown only now)\n"
+        );
+    }
+    if opts.demo {
+        let seeded = seed_demo(&app).await?;
+        if !seeded.is_empty() {
+            println!(
+                "Demo data created: members 1001 Stadt Musterstadt and 1002 Gemeinde Beispielheim."
+            );
+            for (login, otp) in seeded {
+                println!("  login: {login:<16} one-time password: {otp}");
+            }
+            println!();
+        }
+    }
+    let listen = opts.listen.unwrap_or(cfg.server.listen);
+    let running = start(&cfg, app.clone(), listen).await?;
+    println!(
+        "amtsbote is listening on {}/  (data: {})",
+        running.url(),
+        data_dir_display(&cfg.server.data_dir)
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing running requests");
+    running.stop().await?;
+    app.db.close().await;
+    Ok(())
+}
+
+fn data_dir_display(p: &PathBuf) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.clone())
+        .display()
+        .to_string()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,529 @@
+//! Administration for service staff: members and their spaces, accounts, clerk
+//! assignments. Every act is audited by the core.
+
+use amtsbote_core::auth::accounts::{AccountKind, AccountUpdate, NewAccount};
+use amtsbote_core::members::MemberInput;
+use amtsbote_core::{Error, ErrorKind, StaffRole};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::{CsrfForm, CurrentUser};
+use super::errors::{WebError, render, status_for};
+use super::home::{NoticeQuery, notice_text};
+use super::views::{
+    AccountFormPage, AccountRow, AccountsPage, MemberFormPage, OneTimePasswordPage,
+};
+
+fn require_admin(user: &CurrentUser) -> Result<(), WebError> {
+    if user.actor.is_admin() {
+        Ok(())
+    } else {
+        Err(user.err(Error::NotFound))
+    }
+}
+
+fn id(user: &CurrentUser, raw: &str) -> Result<i64, WebError> {
+    raw.parse::<i64>().map_err(|_| user.err(Error::NotFound))
+}
+
+#[derive(Deserialize, Default)]
+pub struct MemberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    emails: String,
+    active: Option<String>,
+}
+
+impl MemberForm {
+    fn input(&self) -> MemberInput {
+        MemberInput {
+            number: self.number.clone(),
+            name: self.name.clone(),
+            postal_address: self.address.clone(),
+            emails: self
+                .emails
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
+        }
+    }
+}
+
+fn member_error_key(e: &Error) -> &'static str {
+    match e {
+        Error::AlreadyExists => "err-number-taken",
+        other => other.message_key(),
+    }
+}
+
+async fn member_page(
+    st: &AppState,
+    user: &CurrentUser,
+    member_id: Option<i64>,
+    form: &MemberForm,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<MemberFormPage, WebError> {
+    let lang = user.lang();
+    let (member, users, clerks, space_id) = match member_id {
+        Some(mid) => {
+            let m = st
+                .app
+                .member_by_id(mid)
+                .await
+                .map_err(|e| user.err(e))?
+                .ok_or_else(|| user.err(Error::NotFound))?;
+            let users = st.app.member_users(mid).await.map_err(|e| user.err(e))?;
+            let clerks = st.app.assigned_clerks(mid).await.map_err(|e| user.err(e))?;
+            let space = st
+                .app
+                .space_of_member(mid)
+                .await
+                .map_err(|e| user.err(e))?
+                .map(|s| s.id);
+            (Some(m), users, clerks, space)
+        }
+        None => (None, Vec::new(), Vec::new(), None),
+    };
+    let staff = st
+        .app
+        .list_accounts(&user.actor)
+        .await
+        .map_err(|e| user.err(e))?
+        .into_iter()
+        .filter(|a| a.is_staff() && a.is_active() && !clerks.iter().any(|c| c.id == a.id))
+        .collect();
+    let mut c = user.ctx(lang.t(if member.is_some() {
+        "member-edit-title"
+    } else {
+        "member-new-title"
+    }));
+    c.notice = notice;
+    Ok(MemberFormPage {
+        c,
+        number: form.number.clone(),
+        name: form.name.clone(),
+        address: form.address.clone(),
+        emails: form.emails.clone(),
+        active: member
+            .as_ref()
+            .map(|m| {
+                if form.csrf.is_empty() {
+                    m.is_active()
+                } else {
+                    form.active.is_some()
+                }
+            })
+            .unwrap_or(true),
+        member,
+        error,
+        users,
+        clerks,
+        staff,
+        space_id,
+    })
+}
+
+pub async fn member_new_form(
+    State(st): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    render(member_page(&st, &user, None, &MemberForm::default(), None, None).await?)
+}
+
+pub async fn member_create(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<MemberForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    match st.app.create_member(&user.actor, f.input()).await {
+        Ok(m) => Ok(
+            Redirect::to(&format!("/admin/members/{}?notice=member-saved", m.id)).into_response(),
+        ),
+        Err(e) if matches!(e.kind(), ErrorKind::BadInput | ErrorKind::Conflict) => {
+            let msg = user.lang().t(member_error_key(&e));
+            let mut r = render(member_page(&st, &user, None, &f, Some(msg), None).await?)?;
+            *r.status_mut() = status_for(e.kind());
+            Ok(r)
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+pub async fn member_edit_form(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(member): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    let mid = id(&user, &member)?;
+    let m = st
+        .app
+        .member_by_id(mid)
+        .await
+        .map_err(|e| user.err(e))?
+        .ok_or_else(|| user.err(Error::NotFound))?;
+    let form = MemberForm {
+        csrf: String::new(),
+        number: m.number.clone(),
+        name: m.name.clone(),
+        address: m.postal_address.clone(),
+        emails: m.emails.clone(),
+        active: m.is_active().then(|| "1".into()),
+    };
+    render(member_page(&st, &user, Some(mid), &form, None, notice_text(&user, &q)).await?)
+}
+
+pub async fn member_update(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(member): Path<String>,
+    Form(f): Form<MemberForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    let mid = id(&user, &member)?;
+    match st
+        .app
+        .update_member(&user.actor, mid, f.input(), f.active.is_some())
+        .await
+    {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/admin/members/{mid}?notice=member-saved")).into_response())
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::BadInput | ErrorKind::Conflict) => {
+            let msg = user.lang().t(member_error_key(&e));
+            let mut r = render(member_page(&st, &user, Some(mid), &f, Some(msg), None).await?)?;
+            *r.status_mut() = status_for(e.kind());
+            Ok(r)
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    assign: String,
+}
+
+pub async fn member_assign(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(member): Path<String>,
+    Form(f): Form<AssignForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    let mid = id(&user, &member)?;
+    let m = st
+        .app
+        .member_by_id(mid)
+        .await
+        .map_err(|e| user.err(e))?
+        .ok_or_else(|| user.err(Error::NotFound))?;
+    st.app
+        .assign_clerk(&user.actor, &f.login, &m.number, f.assign == "1")
+        .await
+        .map_err(|e| user.err(e))?;
+    Ok(Redirect::to(&format!("/admin/members/{mid}?notice=saved")).into_response())
+}
+
+pub async fn accounts(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    let accounts = st
+        .app
+        .list_accounts(&user.actor)
+        .await
+        .map_err(|e| user.err(e))?;
+    let members = st
+        .app
+        .visible_members(&user.actor, "")
+        .await
+        .map_err(|e| user.err(e))?;
+    let rows = accounts
+        .into_iter()
+        .map(|a| {
+            let member_label = a
+                .member_id
+                .and_then(|mid| members.iter().find(|m| m.id == mid))
+                .map(|m| format!("{} {}", m.number, m.name))
+                .unwrap_or_default();
+            AccountRow { a, member_label }
+        })
+        .collect();
+    let mut c = user.ctx(user.lang().t("accounts-title"));
+    c.notice = notice_text(&user, &q);
+    render(AccountsPage { c, accounts: rows })
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    member: String,
+    active: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NewAccountQuery {
+    member: Option<String>,
+}
+
+async fn account_page(
+    st: &AppState,
+    user: &CurrentUser,
+    account_id: Option<i64>,
+    f: &AccountForm,
+    error: Option<String>,
+) -> Result<AccountFormPage, WebError> {
+    let lang = user.lang();
+    let account = match account_id {
+        Some(aid) => Some(
+            st.app
+                .account_by_id(aid)
+                .await
+                .map_err(|e| user.err(e))?
+                .ok_or_else(|| user.err(Error::NotFound))?,
+        ),
+        None => None,
+    };
+    let members = st
+        .app
+        .visible_members(&user.actor, "")
+        .await
+        .map_err(|e| user.err(e))?;
+    let c = user.ctx(lang.t(if account.is_some() {
+        "account-edit-title"
+    } else {
+        "account-new-title"
+    }));
+    Ok(AccountFormPage {
+        c,
+        login: f.login.clone(),
+        display_name: f.display_name.clone(),
+        email: f.email.clone(),
+        kind: if f.kind.is_empty() {
+            "clerk".into()
+        } else {
+            f.kind.clone()
+        },
+        member_number: f.member.clone(),
+        active: f.active.is_some(),
+        account,
+        members,
+        error,
+    })
+}
+
+pub async fn account_new_form(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<NewAccountQuery>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    let f = AccountForm {
+        kind: if q.member.is_some() {
+            "member".into()
+        } else {
+            "clerk".into()
+        },
+        member: q.member.unwrap_or_default(),
+        ..AccountForm::default()
+    };
+    render(account_page(&st, &user, None, &f, None).await?)
+}
+
+fn account_error_key(e: &Error) -> &'static str {
+    match e {
+        Error::AlreadyExists => "err-login-taken",
+        Error::NotFound => "err-field-member",
+        other => other.message_key(),
+    }
+}
+
+pub async fn account_create(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<AccountForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    let lang = user.lang();
+    let kind = match f.kind.as_str() {
+        "admin" => Ok(AccountKind::Staff(StaffRole::Admin)),
+        "clerk" => Ok(AccountKind::Staff(StaffRole::Clerk)),
+        "member" => match st
+            .app
+            .member_by_number(&f.member)
+            .await
+            .map_err(|e| user.err(e))?
+        {
+            Some(m) => Ok(AccountKind::MemberUser { member_id: m.id }),
+            None => Err(Error::NotFound),
+        },
+        _ => Err(Error::Invalid("kind")),
+    };
+    let result = match kind {
+        Ok(kind) => {
+            st.app
+                .create_account(
+                    &user.actor,
+                    NewAccount {
+                        login: f.login.clone(),
+                        display_name: f.display_name.clone(),
+                        email: f.email.clone(),
+                        kind,
+                    },
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((account, otp)) => {
+            let c = user.ctx(lang.t("otp-title"));
+            render(OneTimePasswordPage {
+                c,
+                login: account.login,
+                password: otp,
+                account_id: account.id,
+            })
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::BadInput | ErrorKind::Conflict | ErrorKind::NotFound
+            ) =>
+        {
+            let status = if e.kind() == ErrorKind::NotFound {
+                StatusCode::BAD_REQUEST
+            } else {
+                status_for(e.kind())
+            };
+            let msg = lang.t(account_error_key(&e));
+            let mut r = render(account_page(&st, &user, None, &f, Some(msg)).await?)?;
+            *r.status_mut() = status;
+            Ok(r)
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+pub async fn account_edit_form(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(account): Path<String>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    let aid = id(&user, &account)?;
+    let a = st
+        .app
+        .account_by_id(aid)
+        .await
+        .map_err(|e| user.err(e))?
+        .ok_or_else(|| user.err(Error::NotFound))?;
+    let f = AccountForm {
+        csrf: String::new(),
+        login: a.login.clone(),
+        display_name: a.display_name.clone(),
+        email: a.email.clone(),
+        kind: if a.is_staff() {
+            a.role.clone().unwrap_or_default()
+        } else {
+            "member".into()
+        },
+        member: String::new(),
+        active: a.is_active().then(|| "1".into()),
+    };
+    render(account_page(&st, &user, Some(aid), &f, None).await?)
+}
+
+pub async fn account_update(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(account): Path<String>,
+    Form(f): Form<AccountForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    let aid = id(&user, &account)?;
+    let upd = AccountUpdate {
+        display_name: f.display_name.clone(),
+        email: f.email.clone(),
+        role: StaffRole::parse(&f.kind),
+        active: f.active.is_some(),
+    };
+    match st.app.update_account(&user.actor, aid, upd).await {
+        Ok(()) => Ok(Redirect::to("/admin/accounts?notice=saved").into_response()),
+        Err(e) if matches!(e.kind(), ErrorKind::BadInput | ErrorKind::Conflict) => {
+            let msg = user.lang().t(account_error_key(&e));
+            let mut r = render(account_page(&st, &user, Some(aid), &f, Some(msg)).await?)?;
+            *r.status_mut() = status_for(e.kind());
+            Ok(r)
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+pub async fn account_reset(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(account): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    let aid = id(&user, &account)?;
+    let a = st
+        .app
+        .account_by_id(aid)
+        .await
+        .map_err(|e| user.err(e))?
+        .ok_or_else(|| user.err(Error::NotFound))?;
+    let otp = st
+        .app
+        .reset_password(&user.actor, aid)
+        .await
+        .map_err(|e| user.err(e))?;
+    let c = user.ctx(user.lang().t("otp-title"));
+    render(OneTimePasswordPage {
+        c,
+        login: a.login,
+        password: otp,
+        account_id: aid,
+    })
+}

@@ -1,0 +1,384 @@
+//! Signing in and out, the session extractor, CSRF checks and the password change.
+
+use amtsbote_core::auth::accounts::Account;
+use amtsbote_core::{Actor, Error};
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use subtle_eq::ct_eq;
+
+use super::AppState;
+use super::cookies;
+use super::errors::{WebError, render};
+use super::i18n::{LANG_COOKIE, Lang};
+use super::views::{Ctx, LoginPage, NavUser, PasswordPage};
+
+mod subtle_eq {
+    /// Constant-time comparison for tokens.
+    pub fn ct_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// A signed-in user. Handlers take this and never read cookies themselves.
+pub struct CurrentUser {
+    pub account: Account,
+    pub actor: Actor,
+    pub csrf: String,
+    token: String,
+    pub ctx: Ctx,
+    pub ip: Option<String>,
+}
+
+impl CurrentUser {
+    /// Rejects a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, token: &str) -> Result<(), WebError> {
+        if ct_eq(token, &self.csrf) {
+            Ok(())
+        } else {
+            Err(WebError::csrf(&self.ctx))
+        }
+    }
+
+    pub fn ctx(&self, title: impl Into<String>) -> Ctx {
+        let mut c = self.ctx.clone();
+        c.title = title.into();
+        c
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.ctx.lang
+    }
+
+    pub fn err(&self, e: Error) -> WebError {
+        WebError::from_core(e, &self.ctx)
+    }
+}
+
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// Context for pages shown without a session (log-in, errors).
+pub fn public_ctx(st: &AppState, lang: Lang, path: &str) -> Ctx {
+    let a = &st.app.settings.authority;
+    Ctx {
+        lang,
+        title: String::new(),
+        authority_name: a.name.clone(),
+        authority_display: a.display_name.clone(),
+        contact: a.contact.clone(),
+        user: None,
+        csrf: String::new(),
+        scan_off_banner: false,
+        path: path.to_string(),
+        notice: None,
+    }
+}
+
+/// Requests from another site carry a foreign Origin; refuse them for every
+/// state-changing method, in addition to the token and SameSite=Strict.
+fn foreign_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split("://").nth(1).unwrap_or_default();
+    origin == "null" || origin_host != host
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let lang = Lang::from_headers(&parts.headers);
+        let path = parts.uri.path().to_string();
+        let Some(token) =
+            cookies::get(&parts.headers, cookies::session_name(st.web.secure_cookies))
+        else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let resolved =
+            st.app.resolve_session(&token).await.map_err(|e| {
+                WebError::from_core(e, &public_ctx(st, lang, &path)).into_response()
+            })?;
+        let Some((session, account)) = resolved else {
+            return Err(Redirect::to("/login?expired=1").into_response());
+        };
+        let Some(actor) = account.actor() else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        if parts.method != Method::GET
+            && parts.method != Method::HEAD
+            && foreign_origin(&parts.headers)
+        {
+            let mut c = public_ctx(st, lang, &path);
+            c.csrf = session.csrf_token.clone();
+            return Err(WebError::csrf(&c).into_response());
+        }
+        if account.must_change_password() && path != "/password" && path != "/logout" {
+            return Err(Redirect::to("/password").into_response());
+        }
+        let mut ctx = public_ctx(st, lang, &path);
+        ctx.user = Some(NavUser {
+            name: account.display_name.clone(),
+            is_staff: actor.is_staff(),
+            is_admin: actor.is_admin(),
+        });
+        ctx.csrf = session.csrf_token.clone();
+        ctx.scan_off_banner = actor.is_admin() && st.app.scanner.mode() == "off";
+        Ok(CurrentUser {
+            account,
+            actor,
+            csrf: session.csrf_token,
+            token,
+            ctx,
+            ip: client_ip(parts),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    expired: Option<String>,
+    logged_out: Option<String>,
+}
+
+pub async fn login_form(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let mut c = public_ctx(&st, lang, "/login");
+    c.title = lang.t("login-title");
+    if q.expired.is_some() {
+        c.notice = Some(lang.t("session-expired"));
+    } else if q.logged_out.is_some() {
+        c.notice = Some(lang.t("logged-out"));
+    }
+    login_page(&st, c, String::new(), None, StatusCode::OK)
+}
+
+/// Renders the log-in form with a fresh pre-session CSRF token (double-submit cookie).
+fn login_page(
+    st: &AppState,
+    mut c: Ctx,
+    login: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let token = amtsbote_core::ids::token(16);
+    c.csrf = token.clone();
+    let cookie = cookies::set(
+        cookies::prelogin_name(st.web.secure_cookies),
+        &token,
+        st.web.secure_cookies,
+        true,
+        Some(3600),
+    );
+    match render(LoginPage { c, login, error }) {
+        Ok(mut r) => {
+            *r.status_mut() = status;
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let mut c = public_ctx(&st, lang, "/login");
+    c.title = lang.t("login-title");
+    let expected =
+        cookies::get(&headers, cookies::prelogin_name(st.web.secure_cookies)).unwrap_or_default();
+    if expected.is_empty() || !ct_eq(&expected, &f.csrf) || foreign_origin(&headers) {
+        return login_page(
+            &st,
+            c,
+            f.login,
+            Some(lang.t("err-csrf")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let ip = Some(peer.ip().to_string());
+    let account = match st.app.authenticate(&f.login, &f.password, ip).await {
+        Ok(a) => a,
+        Err(Error::AuthFailed) => {
+            return login_page(
+                &st,
+                c,
+                f.login,
+                Some(lang.t("login-failed")),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+        Err(e) => return WebError::from_core(e, &c).into_response(),
+    };
+    let session = match st.app.create_session(account.id).await {
+        Ok(s) => s,
+        Err(e) => return WebError::from_core(e, &c).into_response(),
+    };
+    let secure = st.web.secure_cookies;
+    let target = if account.must_change_password() {
+        "/password"
+    } else {
+        "/"
+    };
+    let mut r = Redirect::to(target).into_response();
+    for cookie in [
+        cookies::set(
+            cookies::session_name(secure),
+            &session.token,
+            secure,
+            true,
+            None,
+        ),
+        cookies::set(cookies::prelogin_name(secure), "", secure, true, Some(0)),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub async fn logout(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&f.csrf)?;
+    st.app
+        .end_session(&user.token, &user.account, user.ip.clone())
+        .await
+        .map_err(|e| user.err(e))?;
+    let secure = st.web.secure_cookies;
+    let mut r = Redirect::to("/login?logged_out=1").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookies::set(
+        cookies::session_name(secure),
+        "",
+        secure,
+        true,
+        Some(0),
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+pub async fn password_form(user: CurrentUser) -> Result<Response, WebError> {
+    let c = user.ctx(user.lang().t("password-title"));
+    render(PasswordPage {
+        c,
+        forced: user.account.must_change_password(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+pub async fn change_password(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&f.csrf)?;
+    let lang = user.lang();
+    let page = |key: &str, status: StatusCode| -> Result<Response, WebError> {
+        let c = user.ctx(lang.t("password-title"));
+        let mut r = render(PasswordPage {
+            c,
+            forced: user.account.must_change_password(),
+            error: Some(lang.t(key)),
+        })?;
+        *r.status_mut() = status;
+        Ok(r)
+    };
+    if f.new != f.repeat {
+        return page("password-mismatch", StatusCode::BAD_REQUEST);
+    }
+    match st
+        .app
+        .change_password(user.account.id, &f.current, &f.new)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/?notice=password-changed").into_response()),
+        Err(Error::AuthFailed) => page("password-current-wrong", StatusCode::BAD_REQUEST),
+        Err(e @ Error::WeakPassword(_)) => page(e.message_key(), StatusCode::BAD_REQUEST),
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    next: Option<String>,
+}
+
+/// Switches the UI language (a preference, not a security decision, hence GET).
+pub async fn switch_language(Path(code): Path<String>, Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::De);
+    // Only local paths, so the switch cannot be abused as an open redirect.
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut r = Redirect::to(&next).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookies::set(
+        LANG_COOKIE,
+        lang.code(),
+        false,
+        false,
+        Some(31_536_000),
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}

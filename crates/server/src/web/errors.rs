@@ -1,0 +1,133 @@
+//! The one place where core errors become HTTP status codes and error pages.
+
+use amtsbote_core::{Error, ErrorKind};
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::i18n::Lang;
+use super::views::{Ctx, ErrorPage};
+
+pub fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::BadInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::QuotaExceeded | ErrorKind::InsufficientStorage => {
+            StatusCode::INSUFFICIENT_STORAGE
+        }
+        ErrorKind::Aborted => StatusCode::BAD_REQUEST,
+        ErrorKind::Infected => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error shown as a page in the user's language. Internal details go to the log,
+/// never to the page.
+pub struct WebError {
+    pub status: StatusCode,
+    pub key: &'static str,
+    pub ctx: Option<Box<Ctx>>,
+    pub lang: Lang,
+}
+
+impl WebError {
+    pub fn from_core(e: Error, ctx: &Ctx) -> Self {
+        let kind = e.kind();
+        if kind == ErrorKind::Internal {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self {
+            status: status_for(kind),
+            key: e.message_key(),
+            ctx: Some(Box::new(ctx.clone())),
+            lang: ctx.lang,
+        }
+    }
+    pub fn csrf(ctx: &Ctx) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            key: "err-csrf",
+            ctx: Some(Box::new(ctx.clone())),
+            lang: ctx.lang,
+        }
+    }
+    pub fn internal(lang: Lang, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "request failed");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            key: "err-internal",
+            ctx: None,
+            lang,
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut c = self
+            .ctx
+            .map(|b| *b)
+            .unwrap_or_else(|| anonymous_ctx(self.lang));
+        c.title = self.lang.t(if self.status == StatusCode::NOT_FOUND {
+            "title-not-found"
+        } else {
+            "title-error"
+        });
+        c.notice = None;
+        let page = ErrorPage {
+            message: self.lang.t(self.key),
+            status: self.status.as_u16(),
+            c,
+        };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, self.lang.t(self.key)).into_response(),
+        }
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::internal(Lang::De, e)
+    }
+}
+
+/// A minimal context for pages outside a session.
+pub fn anonymous_ctx(lang: Lang) -> Ctx {
+    Ctx {
+        lang,
+        title: String::new(),
+        authority_name: String::new(),
+        authority_display: String::new(),
+        contact: String::new(),
+        user: None,
+        csrf: String::new(),
+        scan_off_banner: false,
+        path: "/".into(),
+        notice: None,
+    }
+}
+
+pub async fn not_found(
+    axum::extract::State(st): axum::extract::State<super::AppState>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let ctx = super::auth::public_ctx(&st, lang, "/");
+    WebError {
+        status: StatusCode::NOT_FOUND,
+        key: "err-not-found",
+        ctx: Some(Box::new(ctx)),
+        lang,
+    }
+    .into_response()
+}
+
+pub fn render<T: Template>(page: T) -> Result<Response, WebError> {
+    Ok(Html(page.render()?).into_response())
+}

@@ -1,0 +1,125 @@
+//! The browser door: server-rendered pages (askama), German first, no JavaScript needed.
+
+pub mod admin;
+pub mod auth;
+pub mod cookies;
+pub mod errors;
+pub mod home;
+pub mod i18n;
+pub mod spaces;
+pub mod views;
+
+use std::sync::Arc;
+
+use amtsbote_core::App;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub web: Arc<WebSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Cookies get `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Send HSTS (only when this process terminates TLS itself).
+    pub hsts: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    let hsts = state.web.hsts;
+    let mut r = Router::new()
+        .route("/", get(home::home))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/password", get(auth::password_form).post(auth::change_password))
+        .route("/lang/{code}", get(auth::switch_language))
+        .route("/members", get(home::members))
+        .route("/spaces/{space}", get(spaces::space_root))
+        .route("/spaces/{space}/folders/{folder}", get(spaces::folder))
+        .route(
+            "/spaces/{space}/folders/{folder}/upload",
+            post(spaces::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/spaces/{space}/folders/{folder}/mkdir", post(spaces::mkdir))
+        .route("/spaces/{space}/files/{node}", get(spaces::download))
+        .route("/spaces/{space}/nodes/{node}/delete", post(spaces::delete))
+        .route("/spaces/{space}/nodes/{node}/rename", post(spaces::rename))
+        .route("/admin/members/new", get(admin::member_new_form))
+        .route("/admin/members", post(admin::member_create))
+        .route("/admin/members/{member}", get(admin::member_edit_form).post(admin::member_update))
+        .route("/admin/members/{member}/assign", post(admin::member_assign))
+        .route("/admin/accounts", get(admin::accounts).post(admin::account_create))
+        .route("/admin/accounts/new", get(admin::account_new_form))
+        .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
+        .route("/admin/accounts/{account}/reset", post(admin::account_reset))
+        .route("/static/style.css", get(style))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(errors::not_found)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    if hsts {
+        r = r.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    r
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/style.css"),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
+    let db_ok = st.app.count_accounts().await.is_ok();
+    let body = serde_json::json!({
+        "database": if db_ok { "ok" } else { "error" },
+        "scanner": st.app.scanner.mode(),
+    });
+    let status = if db_ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}

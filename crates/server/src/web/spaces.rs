@@ -1,0 +1,459 @@
+//! Browsing a space: folder listings, uploads (several files at once, streamed through
+//! the ingest pipeline), downloads, new folders, renaming and deleting.
+
+use amtsbote_core::Error;
+use amtsbote_core::spaces::SpaceAccess;
+use amtsbote_core::spaces::permissions::Action;
+use amtsbote_core::storage::ingest::Upload;
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::StreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use tokio_util::io::ReaderStream;
+
+use super::AppState;
+use super::auth::{CsrfForm, CurrentUser};
+use super::errors::{WebError, render, status_for};
+use super::home::{NoticeQuery, notice_text};
+use super::views::{Crumb, FolderPage, Row, UploadResult};
+
+/// Path ids are parsed leniently: anything that is not a number is simply not found.
+fn id(raw: &str) -> Result<i64, Error> {
+    raw.parse::<i64>().map_err(|_| Error::NotFound)
+}
+
+async fn open(st: &AppState, user: &CurrentUser, space: &str) -> Result<SpaceAccess, WebError> {
+    let space_id = id(space).map_err(|e| user.err(e))?;
+    st.app
+        .open_space(&user.actor, space_id)
+        .await
+        .map_err(|e| user.err(e))
+}
+
+pub async fn space_root(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(space): Path<String>,
+) -> Result<Response, WebError> {
+    let access = open(&st, &user, &space).await?;
+    Ok(Redirect::to(&format!(
+        "/spaces/{}/folders/{}",
+        access.space_id(),
+        access.root_id()
+    ))
+    .into_response())
+}
+
+pub async fn folder(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((space, folder)): Path<(String, String)>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let access = open(&st, &user, &space).await?;
+    let folder_id = id(&folder).map_err(|e| user.err(e))?;
+    let notice = notice_text(&user, &q);
+    folder_page(
+        &st,
+        &user,
+        &access,
+        folder_id,
+        Vec::new(),
+        None,
+        notice,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn folder_page(
+    st: &AppState,
+    user: &CurrentUser,
+    access: &SpaceAccess,
+    folder_id: i64,
+    results: Vec<UploadResult>,
+    error: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let lang = user.lang();
+    let (folder, children) = st
+        .app
+        .list_folder(access, folder_id)
+        .await
+        .map_err(|e| user.err(e))?;
+    let ancestry = st
+        .app
+        .ancestry(access, folder.id)
+        .await
+        .map_err(|e| user.err(e))?;
+    let space_label = if user.actor.is_staff() {
+        access.member().label()
+    } else {
+        lang.t("space-root")
+    };
+    let crumbs: Vec<Crumb> = ancestry
+        .iter()
+        .map(|n| Crumb {
+            id: n.id,
+            name: if n.is_root() {
+                space_label.clone()
+            } else {
+                n.name.clone()
+            },
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(children.len());
+    for node in children {
+        let can_delete = st.app.allows(access, Action::Delete, &node).await;
+        let can_rename = st.app.allows(access, Action::Rename, &node).await;
+        rows.push(Row {
+            node,
+            can_delete,
+            can_rename,
+        });
+    }
+    let title = crumbs.last().map(|c| c.name.clone()).unwrap_or_default();
+    let mut c = user.ctx(title);
+    c.notice = notice;
+    let page = FolderPage {
+        c,
+        space_id: access.space_id(),
+        space_label,
+        folder_id: folder.id,
+        crumbs,
+        rows,
+        can_upload: st.app.allows(access, Action::Upload, &folder).await,
+        can_mkdir: st.app.allows(access, Action::Mkdir, &folder).await,
+        results,
+        error,
+        max_upload: lang
+            .size(i64::try_from(st.app.settings.limits.max_upload_bytes).unwrap_or(i64::MAX)),
+    };
+    let mut r = render(page)?;
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+/// Multipart upload of one or more files. The CSRF field must come first (the form puts
+/// it first), so that no file byte is processed for a forged request. Each file goes
+/// through the ingest pipeline on its own; one failing file does not stop the others.
+pub async fn upload(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((space, folder)): Path<(String, String)>,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    let access = open(&st, &user, &space).await?;
+    let folder_id = id(&folder).map_err(|e| user.err(e))?;
+    let lang = user.lang();
+    let mut csrf_ok = false;
+    let mut results = Vec::new();
+    let mut first_error: Option<StatusCode> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::info!(error = %e, "multipart body ended early");
+                results.push(UploadResult {
+                    name: String::new(),
+                    ok: false,
+                    message: lang.t("err-upload-aborted"),
+                });
+                first_error.get_or_insert(StatusCode::BAD_REQUEST);
+                break;
+            }
+        };
+        match field.name() {
+            Some("csrf") => {
+                let value = field.text().await.unwrap_or_default();
+                user.check_csrf(&value)?;
+                csrf_ok = true;
+            }
+            Some("files") if csrf_ok => {
+                let Some(name) = field.file_name().map(str::to_string) else {
+                    continue;
+                };
+                if name.is_empty() {
+                    continue;
+                }
+                let content_type = field.content_type().map(str::to_string);
+                let up = Upload {
+                    folder_id,
+                    name: name.clone(),
+                    content_type,
+                    overwrite: false,
+                    declared_size: None,
+                };
+                let outcome = st
+                    .app
+                    .ingest(&access, up, field.map(|r| r.map_err(|e| e.to_string())))
+                    .await;
+                match outcome {
+                    Ok(_) => results.push(UploadResult {
+                        name,
+                        ok: true,
+                        message: lang.t("upload-ok"),
+                    }),
+                    Err(e) => {
+                        let status = status_for(e.kind());
+                        if e.kind() == amtsbote_core::ErrorKind::Internal {
+                            tracing::error!(error = %e, "upload failed");
+                        }
+                        first_error.get_or_insert(status);
+                        let aborted = e.kind() == amtsbote_core::ErrorKind::Aborted;
+                        results.push(UploadResult {
+                            name,
+                            ok: false,
+                            message: lang.t(e.message_key()),
+                        });
+                        if aborted {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ if !csrf_ok => return Err(WebError::csrf(&user.ctx)),
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        return Err(WebError::csrf(&user.ctx));
+    }
+    let error = if results.is_empty() {
+        Some(lang.t("upload-none"))
+    } else {
+        None
+    };
+    let status = first_error.unwrap_or(if results.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    });
+    folder_page(&st, &user, &access, folder_id, results, error, None, status).await
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn mkdir(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((space, folder)): Path<(String, String)>,
+    Form(f): Form<NameForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&f.csrf)?;
+    let access = open(&st, &user, &space).await?;
+    let folder_id = id(&folder).map_err(|e| user.err(e))?;
+    match st.app.create_folder(&access, folder_id, &f.name).await {
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/spaces/{}/folders/{folder_id}?notice=folder-created",
+            access.space_id()
+        ))
+        .into_response()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                amtsbote_core::ErrorKind::BadInput | amtsbote_core::ErrorKind::Conflict
+            ) =>
+        {
+            let msg = user.lang().t(e.message_key());
+            folder_page(
+                &st,
+                &user,
+                &access,
+                folder_id,
+                Vec::new(),
+                Some(msg),
+                None,
+                status_for(e.kind()),
+            )
+            .await
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+pub async fn rename(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((space, node)): Path<(String, String)>,
+    Form(f): Form<NameForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&f.csrf)?;
+    let access = open(&st, &user, &space).await?;
+    let node_id = id(&node).map_err(|e| user.err(e))?;
+    match st.app.rename_node(&access, node_id, &f.name).await {
+        Ok(n) => {
+            let parent = n.parent_id.unwrap_or(access.root_id());
+            Ok(Redirect::to(&format!(
+                "/spaces/{}/folders/{parent}?notice=node-renamed",
+                access.space_id()
+            ))
+            .into_response())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                amtsbote_core::ErrorKind::BadInput | amtsbote_core::ErrorKind::Conflict
+            ) =>
+        {
+            let parent = st
+                .app
+                .node(&access, node_id)
+                .await
+                .map_err(|e| user.err(e))?
+                .parent_id
+                .unwrap_or(access.root_id());
+            let msg = user.lang().t(e.message_key());
+            folder_page(
+                &st,
+                &user,
+                &access,
+                parent,
+                Vec::new(),
+                Some(msg),
+                None,
+                status_for(e.kind()),
+            )
+            .await
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((space, node)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&f.csrf)?;
+    let access = open(&st, &user, &space).await?;
+    let node_id = id(&node).map_err(|e| user.err(e))?;
+    let parent = st
+        .app
+        .node(&access, node_id)
+        .await
+        .map_err(|e| user.err(e))?
+        .parent_id
+        .unwrap_or(access.root_id());
+    match st.app.delete_node(&access, node_id).await {
+        Ok(()) => Ok(Redirect::to(&format!(
+            "/spaces/{}/folders/{parent}?notice=node-deleted",
+            access.space_id()
+        ))
+        .into_response()),
+        Err(e) if e.kind() == amtsbote_core::ErrorKind::BadInput => {
+            let msg = user.lang().t(e.message_key());
+            folder_page(
+                &st,
+                &user,
+                &access,
+                parent,
+                Vec::new(),
+                Some(msg),
+                None,
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e) => Err(user.err(e)),
+    }
+}
+
+/// RFC 5987 attr-char: what may stand unescaped in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266), so
+/// `Gehaltsmitteilung_März.pdf` arrives as such.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| match c {
+            'ä' => "ae".to_string(),
+            'ö' => "oe".to_string(),
+            'ü' => "ue".to_string(),
+            'Ä' => "Ae".to_string(),
+            'Ö' => "Oe".to_string(),
+            'Ü' => "Ue".to_string(),
+            'ß' => "ss".to_string(),
+            c if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' => c.to_string(),
+            _ => "_".to_string(),
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(name, ATTR_CHAR)
+    )
+}
+
+pub async fn download(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((space, node)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let access = open(&st, &user, &space).await?;
+    let node_id = id(&node).map_err(|e| user.err(e))?;
+    let (node, reader) = st
+        .app
+        .open_download(&access, node_id)
+        .await
+        .map_err(|e| user.err(e))?;
+    let body = Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024));
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        // User files never render on our origin: always a download, typed neutrally,
+        // sandboxed in case a browser tries anyway.
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_DISPOSITION, content_disposition(&node.name))
+        .header(header::CONTENT_LENGTH, node.size)
+        .header(header::ETAG, format!("\"{}\"", node.etag))
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'",
+        )
+        .body(body)
+        .map_err(|e| WebError::internal(user.lang(), e))?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn disposition_keeps_umlauts() {
+        assert_eq!(
+            content_disposition("Gehaltsmitteilung_März.pdf"),
+            "attachment; filename=\"Gehaltsmitteilung_Maerz.pdf\"; filename*=UTF-8''Gehaltsmitteilung_M%C3%A4rz.pdf"
+        );
+        assert_eq!(
+            content_disposition("a\"b.txt"),
+            "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
+        );
+    }
+}

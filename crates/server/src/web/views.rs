@@ -1,0 +1,186 @@
+//! Page models for the askama templates in `templates/`. Every page carries a `Ctx`
+//! with the language, the signed-in user and the CSRF token for its forms.
+
+use amtsbote_core::auth::accounts::Account;
+use amtsbote_core::members::{Member, MemberListing};
+use amtsbote_core::spaces::nodes::{Delivery, Node};
+use askama::Template;
+
+use super::i18n::Lang;
+
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub name: String,
+    pub is_staff: bool,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub lang: Lang,
+    pub title: String,
+    pub authority_name: String,
+    pub authority_display: String,
+    pub contact: String,
+    pub user: Option<NavUser>,
+    pub csrf: String,
+    /// Shown to admins while uploads are not scanned for viruses.
+    pub scan_off_banner: bool,
+    pub path: String,
+    pub notice: Option<String>,
+}
+
+impl Ctx {
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+    pub fn ta(&self, key: &str, name: &'static str, value: &str) -> String {
+        self.lang.ta(key, &[(name, value.to_string())])
+    }
+    pub fn date(&self, ms: &i64) -> String {
+        self.lang.datetime(*ms)
+    }
+    pub fn size(&self, b: &i64) -> String {
+        self.lang.size(*b)
+    }
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.is_admin)
+    }
+    pub fn other_lang(&self) -> &'static str {
+        self.lang.other().code()
+    }
+    pub fn other_lang_name(&self) -> String {
+        self.lang.t("lang-switch")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub c: Ctx,
+    pub login: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub c: Ctx,
+    pub forced: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub c: Ctx,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+pub struct DeliveryRow {
+    pub d: Delivery,
+    pub is_new: bool,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    pub c: Ctx,
+    pub q: String,
+    pub members: Vec<MemberListing>,
+}
+
+pub struct Crumb {
+    pub id: i64,
+    pub name: String,
+}
+
+pub struct Row {
+    pub node: Node,
+    pub can_delete: bool,
+    pub can_rename: bool,
+}
+
+pub struct UploadResult {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "folder.html")]
+pub struct FolderPage {
+    pub c: Ctx,
+    pub space_id: i64,
+    pub space_label: String,
+    pub folder_id: i64,
+    pub crumbs: Vec<Crumb>,
+    pub rows: Vec<Row>,
+    pub can_upload: bool,
+    pub can_mkdir: bool,
+    pub results: Vec<UploadResult>,
+    pub error: Option<String>,
+    pub max_upload: String,
+}
+
+#[derive(Template)]
+#[template(path = "member_form.html")]
+pub struct MemberFormPage {
+    pub c: Ctx,
+    pub member: Option<Member>,
+    pub number: String,
+    pub name: String,
+    pub address: String,
+    pub emails: String,
+    pub active: bool,
+    pub error: Option<String>,
+    pub users: Vec<Account>,
+    pub clerks: Vec<Account>,
+    pub staff: Vec<Account>,
+    pub space_id: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+pub struct AccountsPage {
+    pub c: Ctx,
+    pub accounts: Vec<AccountRow>,
+}
+
+pub struct AccountRow {
+    pub a: Account,
+    pub member_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_form.html")]
+pub struct AccountFormPage {
+    pub c: Ctx,
+    pub account: Option<Account>,
+    pub login: String,
+    pub display_name: String,
+    pub email: String,
+    /// "admin", "clerk" or "member"
+    pub kind: String,
+    pub member_number: String,
+    pub active: bool,
+    pub members: Vec<MemberListing>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "one_time_password.html")]
+pub struct OneTimePasswordPage {
+    pub c: Ctx,
+    pub login: String,
+    pub password: String,
+    pub account_id: i64,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub c: Ctx,
+    pub message: String,
+    pub status: u16,
+}
