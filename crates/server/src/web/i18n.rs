@@ -165,7 +165,11 @@ mod tests {
             "missing in de"
         );
         assert!(kd.len() > 50);
-        let args = [("name", "x".to_string()), ("max", "x".to_string()), ("login", "x".to_string())];
+        let args = [
+            ("name", "x".to_string()),
+            ("max", "x".to_string()),
+            ("login", "x".to_string()),
+        ];
         for k in &kd {
             assert_ne!(Lang::De.ta(k, &args), *k, "{k} does not resolve in de");
             assert_ne!(Lang::En.ta(k, &args), *k, "{k} does not resolve in en");

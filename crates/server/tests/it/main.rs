@@ -1,0 +1,14 @@
+//! Integration tests: the real server over HTTP on an ephemeral port.
+//! New routes must join the isolation table in `isolation.rs`.
+
+mod helpers;
+
+mod a11y;
+mod auth;
+mod cli;
+mod hostile;
+mod isolation;
+mod policy;
+mod restart;
+mod tls;
+mod workflow;

@@ -1,0 +1,174 @@
+//! The exchange as the process documents describe it, end to end over HTTP.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, bytes, node_id};
+
+#[tokio::test]
+async fn authority_to_member_and_back() {
+    let t = TestApp::spawn().await;
+    let clerk = t.login("clerk.a").await;
+    let user = t.login("user.a").await;
+    let root = t.space_a.root_id;
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+
+    // The clerk drops a document into member A's root.
+    let doc = bytes(300_000, 1);
+    let r = clerk
+        .upload(
+            t.space_a.id,
+            root,
+            &[("Gehaltsmitteilung_März.pdf", doc.clone())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .expect("text")
+            .contains("erfolgreich hochgeladen")
+    );
+
+    // The member user sees it in the listing and downloads it byte-identical.
+    let (status, listing) = user.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(listing.contains("Gehaltsmitteilung_März.pdf"), "{listing}");
+    assert!(listing.contains("Name clerk.a"), "uploader is shown");
+    let id = node_id(&t, &t.space_a, root, "Gehaltsmitteilung_März.pdf")
+        .await
+        .expect("stored");
+    let dl = user.download(t.space_a.id, id).await;
+    assert_eq!(dl.status(), StatusCode::OK);
+    let disposition = dl.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''Gehaltsmitteilung_M%C3%A4rz.pdf"),
+        "{disposition}"
+    );
+    assert_eq!(dl.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(dl.bytes().await.expect("body").as_ref(), doc.as_slice());
+
+    // The user delivers into an_KVBbg; the clerk finds it on the start page.
+    t.clock.advance_ms(60_000);
+    let reply = bytes(123_456, 2);
+    let r = user
+        .upload(
+            t.space_a.id,
+            an,
+            &[
+                ("Antrag Müller.pdf", reply.clone()),
+                ("Anlage.pdf", bytes(10, 3)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, home) = clerk.page("/").await;
+    assert!(home.contains("Antrag Müller.pdf"), "{home}");
+    assert!(home.contains("1001 Stadt Musterstadt"));
+    assert!(
+        home.contains(r#"class="new""#),
+        "deliveries since the last visit are marked"
+    );
+    let (_, again) = clerk.page("/").await;
+    assert!(
+        !again.contains(r#"class="new""#),
+        "seen deliveries are no longer new"
+    );
+    let rid = node_id(&t, &t.space_a, an, "Antrag Müller.pdf")
+        .await
+        .expect("stored");
+    let dl = clerk.download(t.space_a.id, rid).await;
+    assert_eq!(dl.status(), StatusCode::OK);
+    assert_eq!(dl.bytes().await.expect("body").as_ref(), reply.as_slice());
+
+    // Outbox: one event for the member's users, one per delivered file for the authority.
+    let outbox = t.app.outbox_recent(10).await.expect("outbox");
+    assert_eq!(outbox.len(), 3, "{outbox:?}");
+    let to_member = outbox
+        .iter()
+        .find(|o| o.payload.contains("Gehaltsmitteilung"))
+        .expect("member event");
+    assert_eq!(to_member.kind, "new_document");
+    assert_eq!(
+        to_member.recipient_list(),
+        vec!["user.a2@example.org", "user.a@example.org"]
+    );
+    assert!(to_member.payload.contains(&format!(
+        "https://austausch.example/spaces/{}/folders/{root}",
+        t.space_a.id
+    )));
+    let to_authority = outbox
+        .iter()
+        .find(|o| o.payload.contains("Antrag M"))
+        .expect("authority event");
+    assert_eq!(
+        to_authority.recipient_list(),
+        vec!["clerk.a@example.org"],
+        "only the assigned clerk"
+    );
+    assert!(outbox.iter().all(|o| o.status == "pending"));
+
+    // Audit: uploads and downloads are recorded with actor and member.
+    let audit = t.app.audit_recent(50).await.expect("audit");
+    let uploads: Vec<_> = audit.iter().filter(|a| a.action == "upload").collect();
+    assert_eq!(uploads.len(), 3);
+    assert!(uploads.iter().all(|a| a.member_id == Some(t.a.id)));
+    let downloads: Vec<_> = audit.iter().filter(|a| a.action == "download").collect();
+    assert_eq!(downloads.len(), 2);
+    assert!(downloads.iter().any(|a| a.actor_label == "Name user.a"));
+    assert!(
+        audit.iter().any(|a| a.action == "login"
+            && a.outcome == "success"
+            && a.actor_label == "Name clerk.a")
+    );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn staff_find_members_and_create_folders() {
+    let t = TestApp::spawn().await;
+    let clerk = t.login("clerk.a").await;
+    let (s, list) = clerk.page("/members?q=muster").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(list.contains("Stadt Musterstadt"));
+    assert!(!list.contains("Beispielheim"));
+    let (_, by_number) = clerk.page("/members?q=1002").await;
+    assert!(by_number.contains("Beispielheim") && !by_number.contains("Musterstadt"));
+    // LIKE wildcards in the search are literal.
+    let (_, wild) = clerk.page("/members?q=%25").await;
+    assert!(!wild.contains("Beispielheim"));
+
+    let r = clerk
+        .post(
+            &format!(
+                "/spaces/{}/folders/{}/mkdir",
+                t.space_a.id, t.space_a.root_id
+            ),
+            &[("name", "Bescheide 2026")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        t.names_in(&t.space_a, t.space_a.root_id)
+            .await
+            .contains(&"Bescheide 2026".to_string())
+    );
+    let r = clerk
+        .post(
+            &format!(
+                "/spaces/{}/folders/{}/mkdir",
+                t.space_a.id, t.space_a.root_id
+            ),
+            &[("name", "bescheide 2026")],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "duplicate without regard to case"
+    );
+    t.finish().await;
+}
