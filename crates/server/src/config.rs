@@ -97,7 +97,13 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig = fig.merge(Env::prefixed("AMTSBOTE_").split("__"));
+        // Only AMTSBOTE_<SECTION>__<KEY>: other AMTSBOTE_* variables (AMTSBOTE_LOG,
+        // AMTSBOTE_CONFIG, test settings) are not configuration keys.
+        fig = fig.merge(
+            Env::prefixed("AMTSBOTE_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         let mut cfg: Config = fig
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
