@@ -188,6 +188,19 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_valid_and_matches_the_defaults() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.toml");
+        let cfg = Config::load(Some(&path), None).expect("example.toml loads");
+        let defaults = Config::default();
+        // The example documents the defaults; if they drift apart, one of them is wrong.
+        assert_eq!(
+            serde_json::to_value(&cfg).expect("json"),
+            serde_json::to_value(&defaults).expect("json")
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let dir = tempfile::tempdir().expect("tmp");
         let f = dir.path().join("c.toml");

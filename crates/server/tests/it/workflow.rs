@@ -172,3 +172,73 @@ async fn staff_find_members_and_create_folders() {
     );
     t.finish().await;
 }
+
+#[tokio::test]
+async fn folder_etags_change_up_to_the_root() {
+    let t = TestApp::spawn().await;
+    let cli = amtsbote::startup::cli_actor();
+    let access = t.app.open_space(&cli, t.space_a.id).await.expect("open");
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    let post = t.folder(&t.space_a, "Postausgang").await;
+    let etag = |id: i64| {
+        let app = t.app.clone();
+        let access = access.clone();
+        async move { app.node(&access, id).await.expect("node").etag }
+    };
+    let (root0, an0, post0) = (
+        etag(t.space_a.root_id).await,
+        etag(an).await,
+        etag(post).await,
+    );
+    let user = t.login("user.a").await;
+    let r = user
+        .post(
+            &format!("/spaces/{}/folders/{an}/mkdir", t.space_a.id),
+            &[("name", "2026")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let sub = crate::helpers::node_id(&t, &t.space_a, an, "2026")
+        .await
+        .expect("sub-folder");
+    let (root1, an1, sub1) = (
+        etag(t.space_a.root_id).await,
+        etag(an).await,
+        etag(sub).await,
+    );
+    assert_ne!(root0, root1);
+    assert_ne!(an0, an1);
+    let r = user
+        .upload(t.space_a.id, sub, &[("Antrag.pdf", bytes(100, 9))])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (root2, an2, sub2) = (
+        etag(t.space_a.root_id).await,
+        etag(an).await,
+        etag(sub).await,
+    );
+    assert!(
+        root2 != root1 && an2 != an1 && sub2 != sub1,
+        "every folder up to the root changed"
+    );
+    assert_eq!(etag(post).await, post0, "a sibling folder is untouched");
+    // A file's id stays when it is renamed; its ETag changes.
+    let file = crate::helpers::node_id(&t, &t.space_a, sub, "Antrag.pdf")
+        .await
+        .expect("file");
+    let before = etag(file).await;
+    let r = user
+        .post(
+            &format!("/spaces/{}/nodes/{file}/rename", t.space_a.id),
+            &[("name", "Antrag 2026.pdf")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::node_id(&t, &t.space_a, sub, "Antrag 2026.pdf").await,
+        Some(file)
+    );
+    assert_ne!(etag(file).await, before);
+    assert_ne!(etag(t.space_a.root_id).await, root2);
+    t.finish().await;
+}
