@@ -5,14 +5,14 @@ use amtsbote_core::auth::accounts::{AccountKind, AccountUpdate, NewAccount};
 use amtsbote_core::members::MemberInput;
 use amtsbote_core::{Error, ErrorKind, StaffRole};
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{CsrfForm, CurrentUser};
-use super::errors::{WebError, render, status_for};
+use super::errors::{IdPath, WebError, render, status_for};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{
     AccountFormPage, AccountRow, AccountsPage, MemberFormPage, OneTimePasswordPage,
@@ -168,7 +168,7 @@ pub async fn member_create(
 pub async fn member_edit_form(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(member): Path<String>,
+    IdPath(member): IdPath<String>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
     require_admin(&user)?;
@@ -193,7 +193,7 @@ pub async fn member_edit_form(
 pub async fn member_update(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(member): Path<String>,
+    IdPath(member): IdPath<String>,
     Form(f): Form<MemberForm>,
 ) -> Result<Response, WebError> {
     require_admin(&user)?;
@@ -230,7 +230,7 @@ pub struct AssignForm {
 pub async fn member_assign(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(member): Path<String>,
+    IdPath(member): IdPath<String>,
     Form(f): Form<AssignForm>,
 ) -> Result<Response, WebError> {
     require_admin(&user)?;
@@ -446,7 +446,7 @@ pub async fn account_create(
 pub async fn account_edit_form(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(account): Path<String>,
+    IdPath(account): IdPath<String>,
 ) -> Result<Response, WebError> {
     require_admin(&user)?;
     let aid = id(&user, &account)?;
@@ -475,7 +475,7 @@ pub async fn account_edit_form(
 pub async fn account_update(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(account): Path<String>,
+    IdPath(account): IdPath<String>,
     Form(f): Form<AccountForm>,
 ) -> Result<Response, WebError> {
     require_admin(&user)?;
@@ -502,7 +502,7 @@ pub async fn account_update(
 pub async fn account_reset(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(account): Path<String>,
+    IdPath(account): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     require_admin(&user)?;

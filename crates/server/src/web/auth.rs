@@ -365,10 +365,18 @@ pub struct LangQuery {
 /// Switches the UI language (a preference, not a security decision, hence GET).
 pub async fn switch_language(Path(code): Path<String>, Query(q): Query<LangQuery>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::De);
-    // Only local paths, so the switch cannot be abused as an open redirect.
+    // Only local paths, so the switch cannot be abused as an open redirect. Control
+    // characters are refused too: browsers drop tabs and line breaks from a Location
+    // ("/\t/evil.example" becomes "//evil.example"), and a line break cannot go into a
+    // header at all (the redirect would fail with a 500).
     let next = q
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| {
+            n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+        })
         .unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookies::set(

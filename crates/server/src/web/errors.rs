@@ -2,8 +2,13 @@
 
 use amtsbote_core::{Error, ErrorKind};
 use askama::Template;
+use axum::extract::path::ErrorKind as PathErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use serde::de::DeserializeOwned;
 
 use super::i18n::Lang;
 use super::views::{Ctx, ErrorPage};
@@ -117,8 +122,12 @@ pub async fn not_found(
     axum::extract::State(st): axum::extract::State<super::AppState>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let ctx = super::auth::public_ctx(&st, lang, "/");
+    not_found_page(&st, &headers)
+}
+
+fn not_found_page(st: &super::AppState, headers: &HeaderMap) -> Response {
+    let lang = Lang::from_headers(headers);
+    let ctx = super::auth::public_ctx(st, lang, "/");
     WebError {
         status: StatusCode::NOT_FOUND,
         key: "err-not-found",
@@ -126,6 +135,30 @@ pub async fn not_found(
         lang,
     }
     .into_response()
+}
+
+/// Path parameters that name records by id. Axum's `Path` answers a segment that is not
+/// valid UTF-8 with its own plain-text 400; such a segment names nothing, so it is simply
+/// not found, with the same page as any other id that does not exist.
+pub struct IdPath<T>(pub T);
+
+impl<T> FromRequestParts<super::AppState> for IdPath<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &super::AppState) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, st).await {
+            Ok(Path(v)) => Ok(IdPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(e.kind(), PathErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                Err(not_found_page(st, &parts.headers))
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
 }
 
 pub fn render<T: Template>(page: T) -> Result<Response, WebError> {

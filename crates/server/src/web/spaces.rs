@@ -7,7 +7,8 @@ use amtsbote_core::spaces::permissions::Action;
 use amtsbote_core::storage::ingest::Upload;
 use axum::Form;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::multipart::MultipartError;
+use axum::extract::{Multipart, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
@@ -17,7 +18,7 @@ use tokio_util::io::ReaderStream;
 
 use super::AppState;
 use super::auth::{CsrfForm, CurrentUser};
-use super::errors::{WebError, render, status_for};
+use super::errors::{IdPath, WebError, render, status_for};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{Crumb, FolderPage, Row, UploadResult};
 
@@ -37,7 +38,7 @@ async fn open(st: &AppState, user: &CurrentUser, space: &str) -> Result<SpaceAcc
 pub async fn space_root(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path(space): Path<String>,
+    IdPath(space): IdPath<String>,
 ) -> Result<Response, WebError> {
     let access = open(&st, &user, &space).await?;
     Ok(Redirect::to(&format!(
@@ -51,7 +52,7 @@ pub async fn space_root(
 pub async fn folder(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path((space, folder)): Path<(String, String)>,
+    IdPath((space, folder)): IdPath<(String, String)>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
     let access = open(&st, &user, &space).await?;
@@ -146,7 +147,7 @@ async fn folder_page(
 pub async fn upload(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path((space, folder)): Path<(String, String)>,
+    IdPath((space, folder)): IdPath<(String, String)>,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let access = open(&st, &user, &space).await?;
@@ -160,11 +161,16 @@ pub async fn upload(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                tracing::info!(error = %e, "multipart body ended early");
+                let malformed = malformed_part(&e);
+                tracing::info!(error = %e.body_text(), malformed, "multipart body unreadable");
                 results.push(UploadResult {
                     name: String::new(),
                     ok: false,
-                    message: lang.t("err-upload-aborted"),
+                    message: lang.t(if malformed {
+                        "err-invalid-input"
+                    } else {
+                        "err-upload-aborted"
+                    }),
                 });
                 first_error.get_or_insert(StatusCode::BAD_REQUEST);
                 break;
@@ -239,6 +245,23 @@ pub async fn upload(
     folder_page(&st, &user, &access, folder_id, results, error, None, status).await
 }
 
+/// Whether a multipart error is a malformed part (headers that cannot be read, such as
+/// a file name with NUL, CR, LF or DEL) rather than an interrupted transfer: "try again"
+/// is the right advice only for the latter.
+fn malformed_part(e: &MultipartError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<multer::Error>())
+        .is_some_and(|m| {
+            matches!(
+                m,
+                multer::Error::ReadHeaderFailed(_)
+                    | multer::Error::DecodeHeaderName { .. }
+                    | multer::Error::DecodeHeaderValue { .. }
+                    | multer::Error::DecodeContentType(_)
+            )
+        })
+}
+
 #[derive(Deserialize)]
 pub struct NameForm {
     #[serde(default)]
@@ -250,7 +273,7 @@ pub struct NameForm {
 pub async fn mkdir(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path((space, folder)): Path<(String, String)>,
+    IdPath((space, folder)): IdPath<(String, String)>,
     Form(f): Form<NameForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&f.csrf)?;
@@ -288,7 +311,7 @@ pub async fn mkdir(
 pub async fn rename(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path((space, node)): Path<(String, String)>,
+    IdPath((space, node)): IdPath<(String, String)>,
     Form(f): Form<NameForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&f.csrf)?;
@@ -336,7 +359,7 @@ pub async fn rename(
 pub async fn delete(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path((space, node)): Path<(String, String)>,
+    IdPath((space, node)): IdPath<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&f.csrf)?;
@@ -414,7 +437,7 @@ pub fn content_disposition(name: &str) -> String {
 pub async fn download(
     State(st): State<AppState>,
     user: CurrentUser,
-    Path((space, node)): Path<(String, String)>,
+    IdPath((space, node)): IdPath<(String, String)>,
 ) -> Result<Response, WebError> {
     let access = open(&st, &user, &space).await?;
     let node_id = id(&node).map_err(|e| user.err(e))?;

@@ -236,12 +236,12 @@ impl TestApp {
             r.stop().await.expect("stop");
         }
         self.app.db.close().await;
-        if let Some(db) = self.server_db.take() {
-            if let Ok(mut conn) = sqlx::AnyConnection::connect(&db.admin_url).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {}", db.name)))
-                    .execute(&mut conn)
-                    .await;
-            }
+        if let Some(db) = self.server_db.take()
+            && let Ok(mut conn) = sqlx::AnyConnection::connect(&db.admin_url).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {}", db.name)))
+                .execute(&mut conn)
+                .await;
         }
     }
 
@@ -461,4 +461,123 @@ pub async fn node_id(t: &TestApp, space: &Space, folder: i64, name: &str) -> Opt
         .expect("open");
     let (_, children) = t.app.list_folder(&access, folder).await.expect("list");
     children.into_iter().find(|n| n.name == name).map(|n| n.id)
+}
+
+/// The German text of a message key, read from `locales/de/main.ftl` (single-line
+/// messages without placeables), so tests check what users really see.
+pub fn de(key: &str) -> String {
+    const FTL: &str = include_str!("../../locales/de/main.ftl");
+    FTL.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no message {key} in de/main.ftl"))
+}
+
+/// Page text with the character references the templates write (`&#60;`, `&amp;`,
+/// ...) turned back into characters.
+pub fn unescape(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let decoded = rest.find(';').filter(|&j| j <= 10).and_then(|j| {
+            let c = match &rest[1..j] {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                e => e
+                    .strip_prefix("#x")
+                    .or_else(|| e.strip_prefix("#X"))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .or_else(|| e.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, j))
+        });
+        match decoded {
+            Some((c, j)) => {
+                out.push(c);
+                rest = &rest[j + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Asserts that a page shows the German message `key`.
+#[track_caller]
+pub fn assert_shows(html: &str, key: &str) {
+    let text = de(key);
+    assert!(
+        unescape(html).contains(&text),
+        "page should show {key} ({text}):\n{html}"
+    );
+}
+
+/// Signs in through the form and returns the raw `Cookie` header value of the new
+/// session (as the login response set it) and the session's CSRF token, for requests
+/// made without the cookie jar.
+pub async fn session_cookie(t: &TestApp, login: &str) -> (String, String) {
+    let http = t.client();
+    let page = http
+        .get(format!("{}/login", t.url))
+        .send()
+        .await
+        .expect("get login");
+    let token = csrf_of(&page.text().await.expect("text"));
+    let resp = http
+        .post(format!("{}/login", t.url))
+        .form(&[("csrf", token.as_str()), ("login", login), ("password", PW)])
+        .send()
+        .await
+        .expect("post login");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("amtsbote_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let html = http
+        .get(format!("{}/password", t.url))
+        .send()
+        .await
+        .expect("get password")
+        .text()
+        .await
+        .expect("text");
+    (cookie, csrf_of(&html))
+}
+
+/// The `Location` of a redirect ("" if there is none).
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether the browser's session is alive: its start page (for member users a redirect
+/// into their space) does not send it to the log-in.
+pub async fn signed_in(b: &Browser) -> bool {
+    let r = b.get("/").await;
+    match r.status() {
+        StatusCode::OK => true,
+        StatusCode::SEE_OTHER => !location(&r).starts_with("/login"),
+        _ => false,
+    }
 }
