@@ -228,7 +228,8 @@ async fn main() {
     let hwm_after_upload = vm_hwm_kib(server.id());
 
     let file_re =
-        regex::Regex::new(r#"href="(/spaces/\d+/files/\d+)" download>gross.bin"#).expect("re");
+        regex::Regex::new(r#"href="(/spaces/\d+/files/\d+)" download><bdi>gross.bin</bdi>"#)
+            .expect("re");
     let file_path = file_re
         .captures(&upload_page)
         .and_then(|c| c.get(1))

@@ -7,9 +7,11 @@ use amtsbote_core::spaces::permissions::Action;
 use amtsbote_core::storage::ingest::Upload;
 use axum::Form;
 use axum::body::Body;
-use axum::extract::multipart::MultipartError;
-use axum::extract::{Multipart, Query, State};
-use axum::http::{StatusCode, header};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -141,6 +143,46 @@ async fn folder_page(
     Ok(r)
 }
 
+/// Most bytes a request may make the server hold that are not file content: part
+/// headers, the CSRF field, fields the form does not have, boundary look-ahead.
+const NON_FILE_SLACK: u64 = 1024 * 1024;
+
+/// Counts what the body delivered against what went on as file content, and stops the
+/// body when the difference grows: the multipart parser buffers part headers until
+/// they end, so without this a signed-in client could make it hold gigabytes.
+#[derive(Default)]
+struct Tally {
+    pulled: AtomicU64,
+    consumed: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+impl Tally {
+    fn consume(&self, n: usize) {
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+fn guarded(
+    body: Body,
+    tally: Arc<Tally>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        let pulled = tally
+            .pulled
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed)
+            + chunk.len() as u64;
+        if pulled.saturating_sub(tally.consumed.load(Ordering::Relaxed)) > NON_FILE_SLACK {
+            tally.exceeded.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other(
+                "multipart headers or form fields too large",
+            ));
+        }
+        Ok(chunk)
+    })
+}
+
 /// Multipart upload of one or more files. The CSRF field must come first (the form puts
 /// it first), so that no file byte is processed for a forged request. Each file goes
 /// through the ingest pipeline on its own; one failing file does not stop the others.
@@ -148,21 +190,34 @@ pub async fn upload(
     State(st): State<AppState>,
     user: CurrentUser,
     IdPath((space, folder)): IdPath<(String, String)>,
-    mut multipart: Multipart,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, WebError> {
     let access = open(&st, &user, &space).await?;
     let folder_id = id(&folder).map_err(|e| user.err(e))?;
     let lang = user.lang();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Ok(boundary) = multer::parse_boundary(content_type) else {
+        return Err(user.err(Error::Invalid("multipart")));
+    };
+    let tally = Arc::new(Tally::default());
+    let mut multipart = multer::Multipart::new(guarded(body, tally.clone()), boundary);
     let mut csrf_ok = false;
     let mut results = Vec::new();
     let mut first_error: Option<StatusCode> = None;
     loop {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                let malformed = malformed_part(&e);
-                tracing::info!(error = %e.body_text(), malformed, "multipart body unreadable");
+                let malformed = malformed_part(&e) || tally.exceeded.load(Ordering::Relaxed);
+                tracing::info!(error = %e, malformed, "multipart body unreadable");
+                if !csrf_ok {
+                    return Err(WebError::csrf(&user.ctx));
+                }
                 results.push(UploadResult {
                     name: String::new(),
                     ok: false,
@@ -178,8 +233,15 @@ pub async fn upload(
         };
         match field.name() {
             Some("csrf") => {
-                let value = field.text().await.unwrap_or_default();
-                user.check_csrf(&value)?;
+                let mut value = Vec::new();
+                while let Ok(Some(chunk)) = field.chunk().await {
+                    tally.consume(chunk.len());
+                    value.extend_from_slice(&chunk);
+                    if value.len() > 256 {
+                        return Err(WebError::csrf(&user.ctx));
+                    }
+                }
+                user.check_csrf(&String::from_utf8_lossy(&value))?;
                 csrf_ok = true;
             }
             Some("files") if csrf_ok => {
@@ -189,7 +251,7 @@ pub async fn upload(
                 if name.is_empty() {
                     continue;
                 }
-                let content_type = field.content_type().map(str::to_string);
+                let content_type = field.content_type().map(ToString::to_string);
                 let up = Upload {
                     folder_id,
                     name: name.clone(),
@@ -197,10 +259,19 @@ pub async fn upload(
                     overwrite: false,
                     declared_size: None,
                 };
-                let outcome = st
-                    .app
-                    .ingest(&access, up, field.map(|r| r.map_err(|e| e.to_string())))
-                    .await;
+                let counter = tally.clone();
+                let mut stream = field.map(move |r| {
+                    if let Ok(chunk) = &r {
+                        counter.consume(chunk.len());
+                    }
+                    r.map_err(|e| e.to_string())
+                });
+                let outcome = st.app.ingest(&access, up, &mut stream).await;
+                // A refused file's remaining bytes are read and dropped here, counted as
+                // file content, so that the next file of the form can follow.
+                if outcome.is_err() {
+                    while let Some(Ok(_)) = stream.next().await {}
+                }
                 match outcome {
                     Ok(_) => results.push(UploadResult {
                         name,
@@ -214,10 +285,15 @@ pub async fn upload(
                         }
                         first_error.get_or_insert(status);
                         let aborted = e.kind() == amtsbote_core::ErrorKind::Aborted;
+                        let key = if aborted && tally.exceeded.load(Ordering::Relaxed) {
+                            "err-invalid-input"
+                        } else {
+                            e.message_key()
+                        };
                         results.push(UploadResult {
                             name,
                             ok: false,
-                            message: lang.t(e.message_key()),
+                            message: lang.t(key),
                         });
                         if aborted {
                             break;
@@ -248,18 +324,15 @@ pub async fn upload(
 /// Whether a multipart error is a malformed part (headers that cannot be read, such as
 /// a file name with NUL, CR, LF or DEL) rather than an interrupted transfer: "try again"
 /// is the right advice only for the latter.
-fn malformed_part(e: &MultipartError) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<multer::Error>())
-        .is_some_and(|m| {
-            matches!(
-                m,
-                multer::Error::ReadHeaderFailed(_)
-                    | multer::Error::DecodeHeaderName { .. }
-                    | multer::Error::DecodeHeaderValue { .. }
-                    | multer::Error::DecodeContentType(_)
-            )
-        })
+fn malformed_part(e: &multer::Error) -> bool {
+    matches!(
+        e,
+        multer::Error::ReadHeaderFailed(_)
+            | multer::Error::DecodeHeaderName { .. }
+            | multer::Error::DecodeHeaderValue { .. }
+            | multer::Error::DecodeContentType(_)
+            | multer::Error::IncompleteHeaders
+    )
 }
 
 #[derive(Deserialize)]

@@ -544,6 +544,9 @@ async fn multi_file_upload_stores_the_good_files_and_reports_the_bad_one() {
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "one file failed");
     let html = unescape(&r.text().await.expect("text"));
+    // User-supplied names are isolated for bidirectional text.
+    assert!(html.contains("<bdi>Anlage/2.pdf</bdi>"), "{html}");
+    let html = html.replace("<bdi>", "").replace("</bdi>", "");
     let ok = de("upload-ok");
     assert!(html.contains(&format!("Anlage 1.pdf: {ok}")), "{html}");
     assert!(html.contains(&format!("Anlage 3.pdf: {ok}")), "{html}");
@@ -672,12 +675,53 @@ async fn huge_form_fields_are_client_errors() {
         .await;
     assert!(r.status().is_client_error(), "{}", r.status());
 
-    // A huge file name, and a huge CSRF field, in the upload form.
+    // A huge file name: part headers over 1 MiB are refused before they are parsed
+    // (the server never buffers more), a merely overlong one is judged as a name.
     let r = clerk
         .upload(s, root, &[(huge.as_str(), bytes(10, 1))])
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_shows(&r.text().await.expect("text"), "err-name-too-long");
+    assert_shows(&r.text().await.expect("text"), "err-invalid-input");
+    let long = "y".repeat(300 * 1024);
+    let r = clerk
+        .upload(
+            s,
+            root,
+            &[(long.as_str(), bytes(10, 1)), ("Danach.pdf", bytes(10, 2))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.expect("text");
+    assert_shows(&page, "err-name-too-long");
+    assert!(
+        page.contains("Danach.pdf"),
+        "the next file of the form is still processed"
+    );
+    let after = crate::helpers::node_id(&t, &t.space_a, root, "Danach.pdf")
+        .await
+        .expect("stored");
+    let r = clerk
+        .post(&format!("/spaces/{s}/nodes/{after}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // A refused file larger than the 1 MiB allowance is drained, not held against it.
+    let r = clerk
+        .upload(
+            s,
+            root,
+            &[("CON", bytes(3 * MIB, 3)), ("Danach2.pdf", bytes(10, 4))],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.expect("text");
+    assert_shows(&page, "err-name-reserved");
+    let after = crate::helpers::node_id(&t, &t.space_a, root, "Danach2.pdf")
+        .await
+        .expect("second file stored");
+    let r = clerk
+        .post(&format!("/spaces/{s}/nodes/{after}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let form = reqwest::multipart::Form::new()
         .text("csrf", huge.clone())
         .part(
