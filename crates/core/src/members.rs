@@ -3,6 +3,7 @@
 
 use crate::App;
 use crate::audit::AuditEvent;
+use crate::auth::accounts::select_accounts;
 use crate::auth::actor::Actor;
 use crate::db::{flag, is_unique_violation, like_pattern};
 use crate::error::{Error, Result};
@@ -249,7 +250,7 @@ impl App {
     ) -> Result<Vec<crate::auth::accounts::Account>> {
         Ok(self
             .db
-            .qa::<crate::auth::accounts::Account>("SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts WHERE kind = 'staff' AND (id IN (SELECT account_id FROM clerk_assignments WHERE member_id = ?) OR id IN (SELECT tm.account_id FROM team_members tm JOIN team_assignments ta ON ta.team_id = tm.team_id WHERE ta.member_id = ?)) ORDER BY login_key")
+            .qa::<crate::auth::accounts::Account>(select_accounts!("WHERE kind = 'staff' AND (id IN (SELECT account_id FROM clerk_assignments WHERE member_id = ?) OR id IN (SELECT tm.account_id FROM team_members tm JOIN team_assignments ta ON ta.team_id = tm.team_id WHERE ta.member_id = ?)) ORDER BY login_key"))
             .bind(member_id)
             .bind(member_id)
             .fetch_all(self.db.pool())

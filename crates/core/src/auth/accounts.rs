@@ -26,7 +26,17 @@ pub struct Account {
     pub deliveries_seen_at: i64,
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at";
+/// `SELECT <the columns of Account> FROM accounts <rest>`: one column list for every
+/// query that decodes an [`Account`].
+macro_rules! select_accounts {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts ",
+            $rest
+        )
+    };
+}
+pub(crate) use select_accounts;
 
 impl Account {
     pub fn is_active(&self) -> bool {
@@ -126,8 +136,7 @@ fn validate_display_name(raw: &str) -> Result<String> {
 
 impl App {
     pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
-        let sql = "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts WHERE id = ?";
-        debug_assert!(sql.contains(ACCOUNT_COLUMNS));
+        let sql = select_accounts!("WHERE id = ?");
         Ok(self
             .db
             .qa::<Account>(sql)
@@ -137,7 +146,7 @@ impl App {
     }
 
     pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>> {
-        let sql = "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts WHERE login_key = ?";
+        let sql = select_accounts!("WHERE login_key = ?");
         Ok(self
             .db
             .qa::<Account>(sql)
@@ -151,12 +160,12 @@ impl App {
         if !actor.is_admin() {
             return Err(Error::Forbidden("admin only"));
         }
-        let sql = "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts ORDER BY kind DESC, login_key";
+        let sql = select_accounts!("ORDER BY kind DESC, login_key");
         Ok(self.db.qa::<Account>(sql).fetch_all(self.db.pool()).await?)
     }
 
     pub async fn member_users(&self, member_id: i64) -> Result<Vec<Account>> {
-        let sql = "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts WHERE member_id = ? ORDER BY login_key";
+        let sql = select_accounts!("WHERE member_id = ? ORDER BY login_key");
         Ok(self
             .db
             .qa::<Account>(sql)

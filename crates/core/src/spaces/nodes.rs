@@ -11,6 +11,17 @@ use crate::spaces::names::NodeName;
 use crate::spaces::permissions::Action;
 use crate::storage::blob::BlobReader;
 
+/// `SELECT <the columns of Node> FROM nodes <rest>`: one column list for every query
+/// that decodes a [`Node`].
+macro_rules! select_nodes {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes ",
+            $rest
+        )
+    };
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Node {
     pub id: i64,
@@ -67,7 +78,7 @@ pub struct Delivery {
 pub(crate) async fn load(app: &App, space_id: i64, node_id: i64) -> Result<Option<Node>> {
     Ok(app
         .db
-        .qa::<Node>("SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes WHERE space_id = ? AND id = ?")
+        .qa::<Node>(select_nodes!("WHERE space_id = ? AND id = ?"))
         .bind(space_id)
         .bind(node_id)
         .fetch_optional(app.db.pool())
@@ -83,7 +94,9 @@ pub(crate) async fn child_by_key(
 ) -> Result<Option<Node>> {
     Ok(app
         .db
-        .qa::<Node>("SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes WHERE space_id = ? AND parent_id = ? AND name_key = ?")
+        .qa::<Node>(select_nodes!(
+            "WHERE space_id = ? AND parent_id = ? AND name_key = ?"
+        ))
         .bind(space_id)
         .bind(parent_id)
         .bind(key.to_string())
@@ -146,7 +159,9 @@ impl App {
         }
         let children = self
             .db
-            .qa::<Node>("SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes WHERE space_id = ? AND parent_id = ? ORDER BY kind DESC, name_key")
+            .qa::<Node>(select_nodes!(
+                "WHERE space_id = ? AND parent_id = ? ORDER BY kind DESC, name_key"
+            ))
             .bind(access.space_id())
             .bind(folder.id)
             .fetch_all(self.db.pool())

@@ -230,6 +230,13 @@ impl TestApp {
         self.running = Some(running);
     }
 
+    /// Stops the server gracefully (running requests finish), keeping the database.
+    pub async fn stop_server(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("stop");
+        }
+    }
+
     /// Stops the server and drops the per-test database.
     pub async fn finish(mut self) {
         if let Some(r) = self.running.take() {

@@ -154,3 +154,118 @@ async fn password_reset_revokes_existing_sessions() {
     assert_eq!(location(&r), "/password");
     t.finish().await;
 }
+
+/// Shutdown lets a download that is under way finish, byte for byte.
+#[tokio::test]
+async fn graceful_shutdown_finishes_running_downloads() {
+    use futures_util::StreamExt;
+    let mut t = TestApp::spawn().await;
+    let clerk = t.login("clerk.a").await;
+    let root = t.space_a.root_id;
+    let doc = bytes(24 * 1024 * 1024, 11);
+    let r = clerk
+        .upload(t.space_a.id, root, &[("Gross.pdf", doc.clone())])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = node_id(&t, &t.space_a, root, "Gross.pdf")
+        .await
+        .expect("stored");
+    let r = clerk.download(t.space_a.id, id).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut body = r.bytes_stream();
+    let mut got = body
+        .next()
+        .await
+        .expect("first chunk")
+        .expect("chunk")
+        .to_vec();
+    let rest = async {
+        while let Some(chunk) = body.next().await {
+            got.extend_from_slice(&chunk.expect("no reset during shutdown"));
+            // Read slowly, so the download is still running when shutdown begins.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    };
+    tokio::join!(t.stop_server(), rest);
+    assert_eq!(got.len(), doc.len());
+    assert!(got == doc, "the download completed byte-identical");
+    // New connections are no longer accepted.
+    assert!(reqwest::get(format!("{}/healthz", t.url)).await.is_err());
+    t.finish().await;
+}
+
+/// The binary on an empty database: first admin on stdout (never in the log), the URL
+/// printed, SIGTERM ends it cleanly.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_prints_first_admin_once_and_stops_on_sigterm() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let start = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_amtsbote"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("AMTSBOTE_DATABASE__URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve")
+    };
+    let stop = |mut child: std::process::Child| -> (String, String, bool) {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let pid = child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = child.wait().expect("wait");
+        let mut out = String::new();
+        let mut err = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .expect("read");
+        (out, err, exit.success())
+    };
+    let (out, err, ok) = stop(start(dir.path()));
+    assert!(ok, "clean exit on SIGTERM: {err}");
+    assert!(
+        out.contains(&format!("listening on http://127.0.0.1:{port}/")),
+        "{out}"
+    );
+    let otp = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("one-time password:"))
+        .map(|s| s.trim().to_string())
+        .expect("first admin's one-time password on stdout");
+    assert!(
+        !err.contains(&otp),
+        "the one-time password never reaches the log: {err}"
+    );
+    assert!(err.contains("shutting down"), "{err}");
+    // Second start on the same data: no new admin, no password printed.
+    let (out, _, ok) = stop(start(dir.path()));
+    assert!(ok);
+    assert!(!out.contains("one-time password"), "{out}");
+}
