@@ -41,20 +41,27 @@ pub struct NewDocument {
     pub link: String,
 }
 
+/// A `new_document` event prepared before the upload's transaction: who is told is
+/// resolved first, so that the transaction itself only writes (a transaction that
+/// waits for a second pool connection can starve the pool under load).
+#[derive(Debug, Clone)]
+pub struct PendingNotice {
+    recipients: Vec<String>,
+    payload: NewDocument,
+}
+
 impl App {
-    /// Appends a `new_document` event if the folder's policy notifies someone.
-    pub(crate) async fn enqueue_new_document(
+    /// Who must hear of a new file in `folder`, per the folder's policy; None if nobody.
+    pub(crate) async fn prepare_new_document(
         &self,
-        tx: &mut Tx,
         access: &SpaceAccess,
         folder: &Node,
         file_name: &str,
-        node_id: i64,
-    ) -> Result<()> {
+    ) -> Result<Option<PendingNotice>> {
         let policy = self.settings.template.policy(&folder.policy_key);
         let member = access.member();
-        let recipients: Vec<String> = match policy.notify {
-            Notify::None => return Ok(()),
+        let mut recipients: Vec<String> = match policy.notify {
+            Notify::None => return Ok(None),
             Notify::Member => self
                 .member_users(member.id)
                 .await?
@@ -75,14 +82,13 @@ impl App {
                     // no delivery goes unnoticed.
                     self.db
                         .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND active = 1 ORDER BY login_key")
-                        .fetch_all(&mut **tx)
+                        .fetch_all(self.db.pool())
                         .await?
                 } else {
                     assigned
                 }
             }
         };
-        let mut recipients = recipients;
         recipients.sort();
         recipients.dedup();
         let folder_label = if folder.is_root() {
@@ -101,15 +107,32 @@ impl App {
             member_name: member.name.clone(),
             folder: folder_label,
             file_name: file_name.to_string(),
-            node_id,
+            node_id: 0,
             uploaded_by: access.actor().label(),
             link: format!("{base}/spaces/{}/folders/{}", access.space_id(), folder.id),
         };
+        Ok(Some(PendingNotice {
+            recipients,
+            payload,
+        }))
+    }
+
+    /// Writes the prepared event in the transaction of its cause.
+    pub(crate) async fn enqueue_new_document(
+        &self,
+        tx: &mut Tx,
+        notice: Option<PendingNotice>,
+        node_id: i64,
+    ) -> Result<()> {
+        let Some(mut notice) = notice else {
+            return Ok(());
+        };
+        notice.payload.node_id = node_id;
         let now = self.now();
         self.db
             .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES ('new_document', ?, ?, 'pending', 0, ?, NULL, NULL, ?)")
-            .bind(recipients.join("\n"))
-            .bind(serde_json::to_string(&payload).map_err(|e| crate::Error::Internal(e.to_string()))?)
+            .bind(notice.recipients.join("\n"))
+            .bind(serde_json::to_string(&notice.payload).map_err(|e| crate::Error::Internal(e.to_string()))?)
             .bind(now)
             .bind(now)
             .execute(&mut **tx)

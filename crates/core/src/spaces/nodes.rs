@@ -104,6 +104,19 @@ pub(crate) async fn child_by_key(
         .await?)
 }
 
+/// Takes the space's row lock first thing in every transaction that changes the space's
+/// tree. Concurrent changes in one space then queue up instead of deadlocking (InnoDB
+/// takes shared locks on parent rows for the foreign key and later needs exclusive ones
+/// for the ETags); SQLite's `BEGIN IMMEDIATE` already serialises writers.
+pub(crate) async fn lock_space(app: &App, tx: &mut Tx, space_id: i64) -> Result<()> {
+    app.db
+        .q("UPDATE spaces SET used_bytes = used_bytes WHERE id = ?")
+        .bind(space_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Gives every folder from `folder_id` up to the root a new ETag, so sync clients see
 /// that something below changed.
 pub(crate) async fn touch_ancestors(
@@ -216,6 +229,7 @@ impl App {
         let id = ids::new_id();
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
+        lock_space(self, &mut tx, access.space_id()).await?;
         if child_by_key(self, &mut tx, access.space_id(), parent.id, &name.key())
             .await?
             .is_some()
@@ -268,6 +282,7 @@ impl App {
             .await?;
         let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
         let mut tx = self.db.begin_write().await?;
+        lock_space(self, &mut tx, access.space_id()).await?;
         if let Some(other) =
             child_by_key(self, &mut tx, access.space_id(), parent_id, &name.key()).await?
             && other.id != node.id
@@ -316,6 +331,7 @@ impl App {
             .await?;
         let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
         let mut tx = self.db.begin_write().await?;
+        lock_space(self, &mut tx, access.space_id()).await?;
         let children: i64 = self
             .db
             .qs::<i64>("SELECT COUNT(*) FROM nodes WHERE space_id = ? AND parent_id = ?")

@@ -18,8 +18,8 @@ use crate::ids;
 use crate::scan::Verdict;
 use crate::spaces::SpaceAccess;
 use crate::spaces::names::NodeName;
-use crate::spaces::nodes::{Node, child_by_key, touch_ancestors};
-use crate::spaces::permissions::Action;
+use crate::spaces::nodes::{Node, child_by_key, lock_space, touch_ancestors};
+use crate::spaces::permissions::{Action, decide};
 
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -180,8 +180,12 @@ impl App {
         let actor = access.actor();
         let space_id = access.space_id();
         let member_id = access.member().id;
+        let notice = self
+            .prepare_new_document(access, folder, name.as_str())
+            .await?;
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
+        lock_space(self, &mut tx, space_id).await?;
         // Re-check inside the transaction: another upload may have won the race.
         let existing = child_by_key(self, &mut tx, space_id, folder.id, &name.key()).await?;
         let space = self
@@ -198,7 +202,14 @@ impl App {
                 if !old.is_file() || !overwrite {
                     return Err(Error::AlreadyExists);
                 }
-                self.can(actor, Action::Overwrite, &old, member_id).await?;
+                // The actor's access to the space was checked before; inside the
+                // transaction only the node-level rule is re-applied (no pool reads here).
+                decide(
+                    actor.side(),
+                    Action::Overwrite,
+                    &old,
+                    self.settings.template.policy(&old.policy_key),
+                )?;
                 // The replaced content is kept as a version: nothing delivered is lost.
                 self.db
                     .q("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -270,8 +281,7 @@ impl App {
             .execute(&mut *tx)
             .await?;
         touch_ancestors(self, &mut tx, space_id, folder.id).await?;
-        self.enqueue_new_document(&mut tx, access, folder, name.as_str(), node_id)
-            .await?;
+        self.enqueue_new_document(&mut tx, notice, node_id).await?;
         self.audit(
             &mut *tx,
             AuditEvent::new(

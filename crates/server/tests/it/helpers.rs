@@ -29,6 +29,8 @@ pub struct Opts {
     pub clerks_see_all: bool,
     pub quota: u64,
     pub max_upload: u64,
+    /// Put the blob store on a tmpfs of this many bytes (a disk that fills up).
+    pub storage_bytes: Option<u64>,
 }
 
 impl Default for Opts {
@@ -37,6 +39,7 @@ impl Default for Opts {
             clerks_see_all: true,
             quota: 0,
             max_upload: 64 * 1024 * 1024,
+            storage_bytes: None,
         }
     }
 }
@@ -54,6 +57,7 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     running: Option<Running>,
     server_db: Option<ServerDb>,
+    small_disk: Option<PathBuf>,
     pub a: Member,
     pub b: Member,
     pub space_a: Space,
@@ -127,6 +131,21 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db_url, server_db) = fresh_database(dir.path()).await;
         let cfg = config(dir.path(), &db_url, &opts);
+        let mut small_disk = None;
+        if let Some(size) = opts.storage_bytes {
+            let storage = cfg.server.data_dir.join("storage");
+            std::fs::create_dir_all(&storage).expect("storage dir");
+            let status = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&storage)
+                .status()
+                .expect("run mount");
+            assert!(
+                status.success(),
+                "mounting a tmpfs needs root (CI runs as root)"
+            );
+            small_disk = Some(storage);
+        }
         let clock = ManualClock::new(T0);
         let app = startup::build_app(&cfg, Arc::new(clock.clone()))
             .await
@@ -201,6 +220,7 @@ impl TestApp {
             dir,
             running: Some(running),
             server_db,
+            small_disk,
             a,
             b,
             space_a,
@@ -243,6 +263,9 @@ impl TestApp {
             r.stop().await.expect("stop");
         }
         self.app.db.close().await;
+        if let Some(mount) = self.small_disk.take() {
+            let _ = std::process::Command::new("umount").arg(&mount).status();
+        }
         if let Some(db) = self.server_db.take()
             && let Ok(mut conn) = sqlx::AnyConnection::connect(&db.admin_url).await
         {

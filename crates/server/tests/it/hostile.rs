@@ -779,3 +779,60 @@ async fn huge_form_fields_are_client_errors() {
     );
     t.finish().await;
 }
+
+/// A full disk: the upload is refused with the German "Speicher voll" message and 507,
+/// nothing half-written stays, and once space is there again uploads work. Needs root
+/// to mount a small tmpfs (CI runs as root); elsewhere it is skipped with a notice.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn full_disk_is_refused_cleanly() {
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("full-disk test skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let t = TestApp::spawn_with(Opts {
+        storage_bytes: Some(2 * MIB as u64),
+        ..Opts::default()
+    })
+    .await;
+    let clerk = t.login("clerk.a").await;
+    let (s, root) = (t.space_a.id, t.space_a.root_id);
+    let r = clerk
+        .upload(s, root, &[("Passt.pdf", bytes(MIB / 2, 1))])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = clerk
+        .upload(s, root, &[("Zu gross.pdf", bytes(3 * MIB, 2))])
+        .await;
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_shows(&r.text().await.expect("text"), "err-disk-full");
+    assert_eq!(
+        t.stored_files(),
+        (1, 0),
+        "no staging file, no blob of the refused upload"
+    );
+    let mut names = t.names_in(&t.space_a, root).await;
+    names.retain(|n| n.ends_with(".pdf"));
+    assert_eq!(names, vec!["Passt.pdf"]);
+    let r = clerk
+        .upload(s, root, &[("Danach.pdf", bytes(MIB / 2, 3))])
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the space freed by the refused upload is usable again"
+    );
+    let id = node_id(&t, &t.space_a, root, "Passt.pdf")
+        .await
+        .expect("stored");
+    let dl = clerk.download(s, id).await;
+    assert_eq!(
+        dl.bytes().await.expect("body").as_ref(),
+        bytes(MIB / 2, 1).as_slice()
+    );
+    t.finish().await;
+}

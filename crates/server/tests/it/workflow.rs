@@ -242,3 +242,73 @@ async fn folder_etags_change_up_to_the_root() {
     assert_ne!(etag(t.space_a.root_id).await, root2);
     t.finish().await;
 }
+
+/// Many uploads at once into one folder: distinct names all land, and of several
+/// uploads of the same name exactly one wins; the others get 409 and leave nothing.
+#[tokio::test]
+async fn concurrent_uploads_keep_the_folder_consistent() {
+    let t = TestApp::spawn().await;
+    let user = std::sync::Arc::new(t.login("user.a").await);
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    let space = t.space_a.id;
+    let mut tasks = Vec::new();
+    for i in 0..12u64 {
+        let u = user.clone();
+        tasks.push(tokio::spawn(async move {
+            u.upload(
+                space,
+                an,
+                &[(format!("Datei {i}.pdf").as_str(), bytes(50_000, i))],
+            )
+            .await
+            .status()
+        }));
+    }
+    for i in 0..6u64 {
+        let u = user.clone();
+        tasks.push(tokio::spawn(async move {
+            u.upload(space, an, &[("Gleich.pdf", bytes(40_000, 100 + i))])
+                .await
+                .status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("join"));
+    }
+    assert!(
+        statuses[..12].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let same = &statuses[12..];
+    assert_eq!(
+        same.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{same:?}"
+    );
+    assert_eq!(
+        same.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
+        5,
+        "{same:?}"
+    );
+    let names = t.names_in(&t.space_a, an).await;
+    assert_eq!(names.len(), 13, "{names:?}");
+    let (blobs, staging) = t.stored_files();
+    assert_eq!(
+        (blobs, staging),
+        (13, 0),
+        "losers' blobs are removed at once"
+    );
+    let space_row = t
+        .app
+        .space_of_member(t.a.id)
+        .await
+        .expect("db")
+        .expect("space");
+    assert_eq!(
+        space_row.used_bytes,
+        12 * 50_000 + 40_000,
+        "quota accounting stays exact"
+    );
+    t.finish().await;
+}
