@@ -201,6 +201,36 @@ mod tests {
     }
 
     #[test]
+    fn database_url_can_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let secret = dir.path().join("db-url");
+        std::fs::write(&secret, "postgres://app:geheim@db.example/amtsbote\n").expect("write");
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            format!(
+                "[database]\nurl_file = {:?}\n",
+                secret.display().to_string()
+            ),
+        )
+        .expect("write");
+        let cfg = Config::load(Some(&f), None).expect("ok");
+        assert_eq!(
+            cfg.database_url(),
+            "postgres://app:geheim@db.example/amtsbote"
+        );
+        assert!(
+            !format!("{cfg:?}").contains("geheim"),
+            "Debug never shows the password"
+        );
+        std::fs::remove_file(&secret).expect("rm");
+        assert!(
+            Config::load(Some(&f), None).is_err(),
+            "a missing secret file is an error"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let dir = tempfile::tempdir().expect("tmp");
         let f = dir.path().join("c.toml");

@@ -269,3 +269,62 @@ async fn serve_prints_first_admin_once_and_stops_on_sigterm() {
     assert!(ok);
     assert!(!out.contains("one-time password"), "{out}");
 }
+
+/// `serve --demo` (the README's quick start): demo members and accounts, once.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_demo_seeds_the_walkthrough() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_amtsbote"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("AMTSBOTE_DATABASE__URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+            let body = r.text().await.unwrap_or_default();
+            assert!(body.contains(r#""scanner":"off""#), "{body}");
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "demo server answers");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("1001 Stadt Musterstadt"), "{stdout}");
+    for login in ["admin", "sachbearbeitung", "musterstadt", "beispielheim"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(login) && l.contains("one-time password"))
+                || stdout.contains(&format!("login:              {login}")),
+            "{login} with its one-time password: {stdout}"
+        );
+    }
+    assert!(
+        stderr.contains("virus scanning is OFF"),
+        "the log warns: {stderr}"
+    );
+}
