@@ -15,6 +15,8 @@ pub enum Error {
     Invalid(&'static str),
     #[error("already exists")]
     AlreadyExists,
+    #[error("folder not empty")]
+    FolderNotEmpty,
     #[error("file too large (limit {limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("quota exceeded")]
@@ -64,7 +66,7 @@ impl Error {
             Error::InvalidName(_) | Error::Invalid(_) | Error::WeakPassword(_) => {
                 ErrorKind::BadInput
             }
-            Error::AlreadyExists => ErrorKind::Conflict,
+            Error::AlreadyExists | Error::FolderNotEmpty => ErrorKind::Conflict,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::QuotaExceeded => ErrorKind::QuotaExceeded,
             Error::UploadAborted(_) => ErrorKind::Aborted,
@@ -90,11 +92,11 @@ impl Error {
                 "display_name" | "member name" | "team name" => "err-field-name",
                 "member number" => "err-field-number",
                 "self-demotion" => "err-self-demotion",
-                "err-folder-not-empty" => "err-folder-not-empty",
                 _ => "err-invalid-input",
             },
             Error::WeakPassword(k) => k,
             Error::AlreadyExists => "err-already-exists",
+            Error::FolderNotEmpty => "err-folder-not-empty",
             Error::TooLarge { .. } => "err-too-large",
             Error::QuotaExceeded => "err-quota",
             Error::UploadAborted(_) => "err-upload-aborted",

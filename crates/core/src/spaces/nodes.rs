@@ -340,7 +340,7 @@ impl App {
             .fetch_one(&mut *tx)
             .await?;
         if children > 0 {
-            return Err(Error::Invalid("err-folder-not-empty"));
+            return Err(Error::FolderNotEmpty);
         }
         let versions: Vec<(String, i64)> = self
             .db

@@ -451,7 +451,7 @@ pub async fn delete(
             access.space_id()
         ))
         .into_response()),
-        Err(e) if e.kind() == amtsbote_core::ErrorKind::BadInput => {
+        Err(e) if e.kind() == amtsbote_core::ErrorKind::Conflict => {
             let msg = user.lang().t(e.message_key());
             folder_page(
                 &st,
@@ -461,7 +461,7 @@ pub async fn delete(
                 Vec::new(),
                 Some(msg),
                 None,
-                StatusCode::CONFLICT,
+                status_for(e.kind()),
             )
             .await
         }
