@@ -144,6 +144,15 @@ pub enum Notify {
     Member,
 }
 
+/// Folders whose template entry is gone: the authority may read and clean them up.
+static ORPHANED_FOLDER: std::sync::LazyLock<FolderPolicy> =
+    std::sync::LazyLock::new(|| FolderPolicy {
+        write: Vec::new(),
+        read: vec![Side::Authority],
+        delete: vec![Side::Authority],
+        notify: Notify::None,
+    });
+
 /// Rules for one template folder and everything below it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,8 +233,9 @@ impl TemplateSettings {
             .iter()
             .find(|f| crate::spaces::names::name_key(&f.name) == key)
             .map(|f| &f.policy)
-            // A folder removed from the template since: fall back to the most
-            // restrictive reading of the root policy (authority-only writes).
-            .unwrap_or(&self.root)
+            // A folder removed from (or renamed in) the template since its space was
+            // made: only the authority may see or touch it until it is configured
+            // again, so nothing becomes visible to members by accident.
+            .unwrap_or(&ORPHANED_FOLDER)
     }
 }

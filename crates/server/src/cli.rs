@@ -70,7 +70,12 @@ pub enum Command {
     #[command(subcommand)]
     Team(TeamCmd),
     /// Remove leftovers of interrupted uploads now (the server also does this every 10 minutes).
-    Cleanup,
+    Cleanup {
+        /// Only leftovers older than this many minutes: younger ones may belong to an
+        /// upload still in progress on a running server.
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -388,8 +393,10 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
             println!("{login} no longer looks after member {member}");
         }
         Command::Team(t) => team(app, &actor, t).await?,
-        Command::Cleanup => {
-            let r = app.cleanup_storage(0).await?;
+        Command::Cleanup { grace_minutes } => {
+            let r = app
+                .cleanup_storage(grace_minutes.saturating_mul(60_000))
+                .await?;
             println!(
                 "removed {} staging files and {} unreferenced blobs",
                 r.staging_removed, r.blobs_removed

@@ -74,8 +74,25 @@ pub struct TlsSection {
     pub key: Option<PathBuf>,
 }
 
-/// Hides the password part of a database URL.
+/// Hides the password of a database URL (user info and a `password=` parameter).
 pub fn redact_url(url: &str) -> String {
+    let redacted = redact_userinfo(url);
+    match redacted.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
+        None => redacted,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -185,6 +202,10 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            redact_url("mysql://h/db?user=u&password=secret&ssl-mode=required"),
+            "mysql://h/db?user=u&password=***&ssl-mode=required"
+        );
     }
 
     #[test]

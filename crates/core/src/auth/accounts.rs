@@ -331,7 +331,14 @@ impl App {
     }
 
     /// The account holder changes their own password (clears the must-change flag).
-    pub async fn change_password(&self, account_id: i64, current: &str, new: &str) -> Result<()> {
+    /// The session `keep_session` (the one the change is made from) stays signed in.
+    pub async fn change_password(
+        &self,
+        account_id: i64,
+        current: &str,
+        new: &str,
+        keep_session: Option<&str>,
+    ) -> Result<()> {
         let account = self
             .account_by_id(account_id)
             .await?
@@ -350,6 +357,9 @@ impl App {
             .bind(hash)
             .bind(account_id)
             .execute(&mut *tx)
+            .await?;
+        // Whoever else holds a session (perhaps the reason for the change) is signed out.
+        self.revoke_other_sessions_in(&mut tx, account_id, keep_session)
             .await?;
         let actor = account
             .actor()
@@ -382,6 +392,7 @@ impl App {
             .bind(account.id)
             .execute(&mut *tx)
             .await?;
+        self.revoke_sessions_in(&mut tx, account.id).await?;
         self.audit(
             &mut *tx,
             AuditEvent::new(actor, "password.set", format!("account:{}", account.login)),
@@ -450,13 +461,34 @@ impl App {
     }
 }
 
+/// Each Argon2id run takes 19 MiB and a core for a moment. Without a bound, a flood of
+/// log-in attempts (no account needed) would run hundreds at once and exhaust memory;
+/// with it, attempts queue and memory stays at permits × 19 MiB.
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
+        tokio::sync::Semaphore::new(cores.max(2))
+    })
+}
+
 async fn hash_blocking(pw: String) -> Result<String> {
+    let _permit = argon2_permits()
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 async fn verify_blocking(pw: String, hash: String) -> Result<bool> {
+    let _permit = argon2_permits()
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
         .await
         .map_err(|e| Error::Internal(e.to_string()))

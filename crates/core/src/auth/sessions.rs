@@ -118,6 +118,21 @@ impl App {
         Ok(())
     }
 
+    pub(crate) async fn revoke_other_sessions_in(
+        &self,
+        tx: &mut Tx,
+        account_id: i64,
+        keep_token: Option<&str>,
+    ) -> Result<()> {
+        self.db
+            .q("UPDATE sessions SET revoked = 1 WHERE account_id = ? AND token_hash <> ?")
+            .bind(account_id)
+            .bind(keep_token.map(token_hash).unwrap_or_default())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn revoke_sessions_in(&self, tx: &mut Tx, account_id: i64) -> Result<()> {
         self.db
             .q("UPDATE sessions SET revoked = 1 WHERE account_id = ?")

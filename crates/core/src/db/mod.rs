@@ -71,7 +71,9 @@ impl Db {
                     // concurrent writers wait instead of failing.
                     for pragma in [
                         "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = NORMAL",
+                        // FULL: a commit the user was told about survives a power
+                        // loss (NORMAL in WAL mode may lose the last transactions).
+                        "PRAGMA synchronous = FULL",
                         "PRAGMA foreign_keys = ON",
                         "PRAGMA busy_timeout = 10000",
                     ] {

@@ -77,11 +77,18 @@ impl App {
                     .filter(|a| a.is_active())
                     .map(|a| a.email)
                     .collect();
-                if assigned.is_empty() {
+                if assigned.is_empty() && self.settings.access.clerks_see_all {
                     // Nobody assigned: every active staff account hears of it, so that
                     // no delivery goes unnoticed.
                     self.db
                         .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND active = 1 ORDER BY login_key")
+                        .fetch_all(self.db.pool())
+                        .await?
+                } else if assigned.is_empty() {
+                    // Clerks see only their members: the admins, who see all, are told,
+                    // not clerks who must not learn of this member.
+                    self.db
+                        .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND role = 'admin' AND active = 1 ORDER BY login_key")
                         .fetch_all(self.db.pool())
                         .await?
                 } else {

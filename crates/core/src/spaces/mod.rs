@@ -23,6 +23,18 @@ pub struct Space {
     pub created_at: i64,
 }
 
+impl Space {
+    /// The quota in bytes that applies (0 = unlimited): the space's own, if it has one,
+    /// else the configured default.
+    pub fn effective_quota(&self, settings: &crate::Settings) -> i64 {
+        if self.quota_bytes > 0 {
+            self.quota_bytes
+        } else {
+            i64::try_from(settings.limits.space_quota_bytes).unwrap_or(i64::MAX)
+        }
+    }
+}
+
 /// Proof that an actor may enter a space. Only [`App::open_space`] makes one, after the
 /// permission check; every node query then takes its space id from here, never from
 /// the request.
@@ -62,7 +74,8 @@ impl App {
         let space_id = ids::new_id();
         let root_id = ids::new_id();
         let now = self.now();
-        let quota = i64::try_from(self.settings.limits.space_quota_bytes).unwrap_or(i64::MAX);
+        // 0: the space follows `limits.space_quota_bytes`, also when that changes later.
+        let quota = 0;
         self.db
             .q("INSERT INTO spaces (id, member_id, root_id, used_bytes, quota_bytes, created_at) VALUES (?, ?, ?, 0, ?, ?)")
             .bind(space_id)

@@ -117,6 +117,18 @@ pub(crate) async fn lock_space(app: &App, tx: &mut Tx, space_id: i64) -> Result<
     Ok(())
 }
 
+/// A node as the transaction sees it (after `lock_space`): the only safe basis for a
+/// change, since a concurrent request may have changed or removed it meanwhile.
+pub(crate) async fn load_in(app: &App, tx: &mut Tx, space_id: i64, node_id: i64) -> Result<Node> {
+    app.db
+        .qa::<Node>(select_nodes!("WHERE space_id = ? AND id = ?"))
+        .bind(space_id)
+        .bind(node_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
 /// Gives every folder from `folder_id` up to the root a new ETag, so sync clients see
 /// that something below changed.
 pub(crate) async fn touch_ancestors(
@@ -230,6 +242,7 @@ impl App {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         lock_space(self, &mut tx, access.space_id()).await?;
+        let parent = load_in(self, &mut tx, access.space_id(), parent.id).await?;
         if child_by_key(self, &mut tx, access.space_id(), parent.id, &name.key())
             .await?
             .is_some()
@@ -280,9 +293,10 @@ impl App {
         let node = self.node_unchecked(access.space_id(), node_id).await?;
         self.can(access.actor(), Action::Rename, &node, access.member().id)
             .await?;
-        let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
         let mut tx = self.db.begin_write().await?;
         lock_space(self, &mut tx, access.space_id()).await?;
+        let node = load_in(self, &mut tx, access.space_id(), node.id).await?;
+        let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
         if let Some(other) =
             child_by_key(self, &mut tx, access.space_id(), parent_id, &name.key()).await?
             && other.id != node.id
@@ -332,6 +346,8 @@ impl App {
         let parent_id = node.parent_id.ok_or(Error::Forbidden("root"))?;
         let mut tx = self.db.begin_write().await?;
         lock_space(self, &mut tx, access.space_id()).await?;
+        // A concurrent delete may have won: what is freed is what this transaction sees.
+        let node = load_in(self, &mut tx, access.space_id(), node.id).await?;
         let children: i64 = self
             .db
             .qs::<i64>("SELECT COUNT(*) FROM nodes WHERE space_id = ? AND parent_id = ?")
@@ -358,12 +374,16 @@ impl App {
             .bind(node.id)
             .execute(&mut *tx)
             .await?;
-        self.db
+        let deleted = self
+            .db
             .q("DELETE FROM nodes WHERE space_id = ? AND id = ?")
             .bind(access.space_id())
             .bind(node.id)
             .execute(&mut *tx)
             .await?;
+        if deleted.rows_affected() != 1 {
+            return Err(Error::NotFound);
+        }
         self.db
             .q("UPDATE spaces SET used_bytes = used_bytes - ? WHERE id = ?")
             .bind(freed)

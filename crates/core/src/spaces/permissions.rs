@@ -200,6 +200,28 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_gone_from_the_template_is_authority_only() {
+        let t = TemplateSettings::default();
+        let orphan = t.policy("intern");
+        let doc = node("file", Side::Authority, false, "intern");
+        assert!(matches!(
+            decide(Side::Member, Action::Read, &doc, orphan),
+            Err(Error::NotFound)
+        ));
+        assert!(decide(Side::Authority, Action::Read, &doc, orphan).is_ok());
+        assert!(
+            decide(
+                Side::Authority,
+                Action::Upload,
+                &node("folder", Side::Authority, false, "intern"),
+                orphan
+            )
+            .is_err()
+        );
+        assert_eq!(orphan.notify, crate::settings::Notify::None);
+    }
+
+    #[test]
     fn unreadable_is_not_found() {
         let hidden = FolderPolicy {
             write: vec![Side::Authority],

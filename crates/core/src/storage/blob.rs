@@ -104,7 +104,17 @@ impl StagedBlob for LocalStaged {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        fs::create_dir_all(&dir).await?;
+        if !fs::try_exists(&dir).await? {
+            fs::create_dir_all(&dir).await?;
+            // A new shard directory must itself be durable in its parent.
+            if let Some(parent) = dir.parent().map(Path::to_path_buf) {
+                tokio::task::spawn_blocking(move || {
+                    std::fs::File::open(&parent).and_then(|d| d.sync_all())
+                })
+                .await
+                .map_err(io::Error::other)??;
+            }
+        }
         fs::rename(&self.staging, &self.target).await?;
         self.committed = true;
         // The rename is durable only once the directory entry is.

@@ -14,8 +14,22 @@ pub struct CleanupReport {
 }
 
 impl App {
+    /// Removes staging files and unreferenced blobs older than `grace_ms`. The grace
+    /// period must cover the longest upload still in progress (its staging file) and
+    /// the moment between a blob's commit and its row's commit; one hour is safe.
     pub async fn cleanup_storage(&self, grace_ms: u64) -> Result<CleanupReport> {
         let staging_removed = self.blobs.purge_staging(grace_ms).await?;
+        // Blobs are listed before the references are read: a blob committed after the
+        // listing is not considered at all, one committed before is either old enough
+        // to be an orphan or its row is visible by the time the references are read.
+        let candidates: Vec<String> = self
+            .blobs
+            .list()
+            .await?
+            .into_iter()
+            .filter(|(_, age)| *age >= grace_ms)
+            .map(|(id, _)| id)
+            .collect();
         let mut referenced: HashSet<String> = self
             .db
             .qs::<String>("SELECT blob_id FROM nodes WHERE blob_id IS NOT NULL")
@@ -30,8 +44,8 @@ impl App {
                 .await?,
         );
         let mut blobs_removed = 0;
-        for (id, age) in self.blobs.list().await? {
-            if age >= grace_ms && !referenced.contains(&id) {
+        for id in candidates {
+            if !referenced.contains(&id) {
                 self.blobs.delete(&id).await?;
                 blobs_removed += 1;
             }

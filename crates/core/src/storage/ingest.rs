@@ -18,7 +18,7 @@ use crate::ids;
 use crate::scan::Verdict;
 use crate::spaces::SpaceAccess;
 use crate::spaces::names::NodeName;
-use crate::spaces::nodes::{Node, child_by_key, lock_space, touch_ancestors};
+use crate::spaces::nodes::{Node, child_by_key, load_in, lock_space, touch_ancestors};
 use crate::spaces::permissions::{Action, decide};
 
 #[derive(Debug, Clone)]
@@ -158,10 +158,11 @@ impl App {
 
     async fn quota_left(&self, space_id: i64) -> Result<u64> {
         let space = self.space_by_id(space_id).await?.ok_or(Error::NotFound)?;
-        if space.quota_bytes <= 0 {
+        let quota = space.effective_quota(&self.settings);
+        if quota <= 0 {
             return Ok(u64::MAX);
         }
-        Ok(u64::try_from(space.quota_bytes - space.used_bytes).unwrap_or(0))
+        Ok(u64::try_from(quota - space.used_bytes).unwrap_or(0))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -186,6 +187,8 @@ impl App {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         lock_space(self, &mut tx, space_id).await?;
+        // The folder may have been deleted while the bytes streamed in.
+        let folder = &load_in(self, &mut tx, space_id, folder.id).await?;
         // Re-check inside the transaction: another upload may have won the race.
         let existing = child_by_key(self, &mut tx, space_id, folder.id, &name.key()).await?;
         let space = self
@@ -194,7 +197,8 @@ impl App {
             .bind(space_id)
             .fetch_one(&mut *tx)
             .await?;
-        if space.quota_bytes > 0 && space.used_bytes + size > space.quota_bytes {
+        let quota = space.effective_quota(&self.settings);
+        if quota > 0 && space.used_bytes + size > quota {
             return Err(Error::QuotaExceeded);
         }
         let (node_id, replaced) = match existing {

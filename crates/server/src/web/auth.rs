@@ -87,17 +87,30 @@ pub fn public_ctx(st: &AppState, lang: Lang, path: &str) -> Ctx {
 }
 
 /// Requests from another site carry a foreign Origin; refuse them for every
-/// state-changing method, in addition to the token and SameSite=Strict.
-fn foreign_origin(headers: &HeaderMap) -> bool {
+/// state-changing method, in addition to the token and SameSite=Strict. Our own origin
+/// is the request's Host or, behind a reverse proxy that rewrites Host, the origin of
+/// `authority.public_base_url`.
+fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
+    if origin == "null" {
+        return true;
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let origin_host = origin.split("://").nth(1).unwrap_or_default();
-    origin == "null" || origin_host != host
+    let public = public_base_url.trim_end_matches('/');
+    let public_origin = match public.find("://").map(|i| i + 3) {
+        Some(start) => match public[start..].find('/') {
+            Some(slash) => &public[..start + slash],
+            None => public,
+        },
+        None => public,
+    };
+    origin_host != host && !origin.eq_ignore_ascii_case(public_origin)
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -123,7 +136,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         if parts.method != Method::GET
             && parts.method != Method::HEAD
-            && foreign_origin(&parts.headers)
+            && foreign_origin(&parts.headers, &st.app.settings.authority.public_base_url)
         {
             let mut c = public_ctx(st, lang, &path);
             c.csrf = session.csrf_token.clone();
@@ -223,7 +236,10 @@ pub async fn login(
     c.title = lang.t("login-title");
     let expected =
         cookies::get(&headers, cookies::prelogin_name(st.web.secure_cookies)).unwrap_or_default();
-    if expected.is_empty() || !ct_eq(&expected, &f.csrf) || foreign_origin(&headers) {
+    if expected.is_empty()
+        || !ct_eq(&expected, &f.csrf)
+        || foreign_origin(&headers, &st.app.settings.authority.public_base_url)
+    {
         return login_page(
             &st,
             c,
@@ -347,7 +363,7 @@ pub async fn change_password(
     }
     match st
         .app
-        .change_password(user.account.id, &f.current, &f.new)
+        .change_password(user.account.id, &f.current, &f.new, Some(&user.token))
         .await
     {
         Ok(()) => Ok(Redirect::to("/?notice=password-changed").into_response()),

@@ -50,14 +50,16 @@ pub async fn home(
         }
         return Ok(Redirect::to(&target).into_response());
     }
-    let deliveries = st
-        .app
-        .recent_deliveries(&user.actor, 100)
-        .await
-        .map_err(|e| user.err(e))?;
+    // Marked as seen before the list is read: a delivery arriving meanwhile is shown
+    // as new now and again next time, never silently skipped.
     let seen = st
         .app
         .mark_deliveries_seen(user.account.id)
+        .await
+        .map_err(|e| user.err(e))?;
+    let deliveries = st
+        .app
+        .recent_deliveries(&user.actor, 100)
         .await
         .map_err(|e| user.err(e))?;
     let mut c = user.ctx(user.lang().t("home-title"));

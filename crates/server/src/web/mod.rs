@@ -50,7 +50,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/spaces/{space}/folders/{folder}/mkdir", post(spaces::mkdir))
         .route("/spaces/{space}/files/{node}", get(spaces::download))
-        .route("/spaces/{space}/nodes/{node}/delete", post(spaces::delete))
+        .route(
+            "/spaces/{space}/nodes/{node}/delete",
+            get(spaces::delete_confirm).post(spaces::delete),
+        )
         .route("/spaces/{space}/nodes/{node}/rename", post(spaces::rename))
         .route("/admin/members/new", get(admin::member_new_form))
         .route("/admin/members", post(admin::member_create))

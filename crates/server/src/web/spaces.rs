@@ -22,7 +22,7 @@ use super::AppState;
 use super::auth::{CsrfForm, CurrentUser};
 use super::errors::{IdPath, WebError, render, status_for};
 use super::home::{NoticeQuery, notice_text};
-use super::views::{Crumb, FolderPage, Row, UploadResult};
+use super::views::{ConfirmDeletePage, Crumb, FolderPage, Row, UploadResult};
 
 /// Path ids are parsed leniently: anything that is not a number is simply not found.
 fn id(raw: &str) -> Result<i64, Error> {
@@ -427,6 +427,32 @@ pub async fn rename(
         }
         Err(e) => Err(user.err(e)),
     }
+}
+
+/// Asks before deleting: deletion cannot be undone (WCAG 2.1 SC 3.3.4).
+pub async fn delete_confirm(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    IdPath((space, node)): IdPath<(String, String)>,
+) -> Result<Response, WebError> {
+    let access = open(&st, &user, &space).await?;
+    let node_id = id(&node).map_err(|e| user.err(e))?;
+    let node = st
+        .app
+        .node(&access, node_id)
+        .await
+        .map_err(|e| user.err(e))?;
+    if !st.app.allows(&access, Action::Delete, &node).await {
+        return Err(user.err(Error::Forbidden("policy")));
+    }
+    let c = user.ctx(user.lang().t("delete-confirm-title"));
+    render(ConfirmDeletePage {
+        c,
+        space_id: access.space_id(),
+        node_id: node.id,
+        parent_id: node.parent_id.unwrap_or(access.root_id()),
+        name: node.name,
+    })
 }
 
 pub async fn delete(

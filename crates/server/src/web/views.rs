@@ -178,6 +178,16 @@ pub struct OneTimePasswordPage {
 }
 
 #[derive(Template)]
+#[template(path = "confirm_delete.html")]
+pub struct ConfirmDeletePage {
+    pub c: Ctx,
+    pub space_id: i64,
+    pub node_id: i64,
+    pub parent_id: i64,
+    pub name: String,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
     pub c: Ctx,

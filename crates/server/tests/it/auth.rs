@@ -812,3 +812,64 @@ async fn language_switch_changes_texts_and_never_redirects_off_site() {
     assert_redirect(&r, "/members?q=1001");
     t.finish().await;
 }
+
+/// Behind a reverse proxy that rewrites Host, the browser's Origin is the public base
+/// URL: that is our own origin, not a foreign one.
+#[tokio::test]
+async fn the_public_base_url_counts_as_our_origin() {
+    let t = TestApp::spawn().await;
+    let clerk = t.login("clerk.a").await;
+    let (s, root) = (t.space_a.id, t.space_a.root_id);
+    let r = clerk
+        .http
+        .post(format!("{}/spaces/{s}/folders/{root}/mkdir", t.url))
+        .header(ORIGIN, "https://austausch.example")
+        .form(&[("csrf", clerk.csrf.as_str()), ("name", "Hinter Proxy")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = clerk
+        .http
+        .post(format!("{}/spaces/{s}/folders/{root}/mkdir", t.url))
+        .header(ORIGIN, "https://austausch.example.evil.example")
+        .form(&[("csrf", clerk.csrf.as_str()), ("name", "Fremd")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let names = t.names_in(&t.space_a, root).await;
+    assert!(names.contains(&"Hinter Proxy".to_string()) && !names.contains(&"Fremd".to_string()));
+    t.finish().await;
+}
+
+/// A password change signs out every other session of the account (perhaps the reason
+/// for the change), but not the one it was made from; an operator's set-password ends all.
+#[tokio::test]
+async fn password_change_ends_the_other_sessions() {
+    let t = TestApp::spawn().await;
+    let here = t.login("user.a").await;
+    let elsewhere = t.login("user.a").await;
+    let new_pw = "Ein-ganz-neues-Passwort";
+    let r = here
+        .post(
+            "/password",
+            &[("current", PW), ("new", new_pw), ("repeat", new_pw)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        signed_in(&here).await,
+        "the session the change came from stays"
+    );
+    assert!(!signed_in(&elsewhere).await, "the other session has ended");
+    t.app
+        .set_password(&cli_actor(), "user.a", "Vom-Betrieb-gesetzt-2026")
+        .await
+        .expect("set");
+    assert!(
+        !signed_in(&here).await,
+        "an operator's new password ends every session"
+    );
+    t.finish().await;
+}

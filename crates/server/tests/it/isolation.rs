@@ -173,6 +173,7 @@ const R_UPLOAD: (&str, &str) = ("POST", "/spaces/{space}/folders/{folder}/upload
 const R_MKDIR: (&str, &str) = ("POST", "/spaces/{space}/folders/{folder}/mkdir");
 const R_FILE: (&str, &str) = ("GET", "/spaces/{space}/files/{node}");
 const R_DELETE: (&str, &str) = ("POST", "/spaces/{space}/nodes/{node}/delete");
+const R_CONFIRM: (&str, &str) = ("GET", "/spaces/{space}/nodes/{node}/delete");
 const R_RENAME: (&str, &str) = ("POST", "/spaces/{space}/nodes/{node}/rename");
 
 /// What is stored for member A (and B) before the table runs.
@@ -351,6 +352,11 @@ fn space_rows(w: &World) -> Vec<Probe> {
                 Req::Post(format!("/spaces/{sid}/nodes/{nid}/delete"), vec![]),
                 &what,
             ));
+            rows.push(row(
+                Some(R_CONFIRM),
+                Req::Get(format!("/spaces/{sid}/nodes/{nid}/delete")),
+                &what,
+            ));
         }
     }
     // B's own nodes named under A's space id: A's space must not open at all.
@@ -390,6 +396,11 @@ fn space_rows(w: &World) -> Vec<Probe> {
         row(
             Some(R_DELETE),
             Req::Post(format!("/spaces/{sa}/nodes/{}/delete", w.f_b), vec![]),
+            "B's file under A's space id",
+        ),
+        row(
+            Some(R_CONFIRM),
+            Req::Get(format!("/spaces/{sa}/nodes/{}/delete", w.f_b)),
             "B's file under A's space id",
         ),
     ]);
@@ -479,6 +490,11 @@ fn guess_rows(w: &World) -> Vec<Probe> {
                 Req::Post(format!("/spaces/{g}/nodes/{f_an}/delete"), vec![]),
                 &what,
             ),
+            row(
+                Some(R_CONFIRM),
+                Req::Get(format!("/spaces/{g}/nodes/{f_an}/delete")),
+                &what,
+            ),
         ]);
     }
     let node_guesses: Vec<String> = odd
@@ -524,6 +540,11 @@ fn guess_rows(w: &World) -> Vec<Probe> {
             row(
                 Some(R_DELETE),
                 Req::Post(format!("/spaces/{sb}/nodes/{g}/delete"), vec![]),
+                &what,
+            ),
+            row(
+                Some(R_CONFIRM),
+                Req::Get(format!("/spaces/{sb}/nodes/{g}/delete")),
                 &what,
             ),
         ]);

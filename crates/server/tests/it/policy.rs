@@ -769,3 +769,77 @@ async fn unassigned_clerk_sees_nothing_of_a() {
     assert_eq!(t.names_in(&t.space_a, an).await, ["Antrag.pdf"]);
     t.finish().await;
 }
+
+/// With clerks_see_all = false and nobody assigned to a member, its deliveries are
+/// announced to the admins only: clerks must not learn of members they do not see.
+#[tokio::test]
+async fn unassigned_member_deliveries_go_to_admins_only() {
+    let t = TestApp::spawn_with(Opts {
+        clerks_see_all: false,
+        ..Opts::default()
+    })
+    .await;
+    let user_b = t.login("user.b").await;
+    let an_b = t.folder(&t.space_b, "an_KVBbg").await;
+    let r = user_b
+        .upload(t.space_b.id, an_b, &[("Antrag.pdf", bytes(100, 1))])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let outbox = t.app.outbox_recent(5).await.expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].recipient_list(), vec!["admin@example.org"]);
+    t.finish().await;
+}
+
+/// Many deletes of one file at once: one succeeds, the quota is freed exactly once, and
+/// exactly one deletion is audited.
+#[tokio::test]
+async fn concurrent_deletes_free_the_quota_once() {
+    let t = TestApp::spawn_with(Opts {
+        quota: 10_000_000,
+        ..Opts::default()
+    })
+    .await;
+    let user = std::sync::Arc::new(t.login("user.a").await);
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    let r = user
+        .upload(t.space_a.id, an, &[("Einmal.pdf", bytes(1_000_000, 1))])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = node_id(&t, &t.space_a, an, "Einmal.pdf")
+        .await
+        .expect("stored");
+    let s = t.space_a.id;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let u = user.clone();
+        tasks.push(tokio::spawn(async move {
+            u.post(&format!("/spaces/{s}/nodes/{id}/delete"), &[])
+                .await
+                .status()
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let status = task.await.expect("join");
+        assert!(
+            status == StatusCode::SEE_OTHER || status == StatusCode::NOT_FOUND,
+            "{status}"
+        );
+        ok += usize::from(status == StatusCode::SEE_OTHER);
+    }
+    assert_eq!(ok, 1, "exactly one delete succeeds");
+    let space = t
+        .app
+        .space_of_member(t.a.id)
+        .await
+        .expect("db")
+        .expect("space");
+    assert_eq!(space.used_bytes, 0);
+    let audit = t.app.audit_recent(100).await.expect("audit");
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "node.delete").count(),
+        1
+    );
+    t.finish().await;
+}

@@ -312,3 +312,56 @@ async fn concurrent_uploads_keep_the_folder_consistent() {
     );
     t.finish().await;
 }
+
+/// Deleting asks first (WCAG 2.1 SC 3.3.4): the listing links to a confirmation page,
+/// which only offers what the policy allows.
+#[tokio::test]
+async fn deletion_is_confirmed_first() {
+    let t = TestApp::spawn().await;
+    let clerk = t.login("clerk.a").await;
+    let user = t.login("user.a").await;
+    let root = t.space_a.root_id;
+    let s = t.space_a.id;
+    clerk
+        .upload(s, root, &[("Bescheid.pdf", bytes(100, 1))])
+        .await;
+    let id = crate::helpers::node_id(&t, &t.space_a, root, "Bescheid.pdf")
+        .await
+        .expect("stored");
+    let (_, listing) = clerk.page(&format!("/spaces/{s}/folders/{root}")).await;
+    assert!(
+        listing.contains(&format!(r#"href="/spaces/{s}/nodes/{id}/delete""#)),
+        "{listing}"
+    );
+    let (status, confirm) = clerk.page(&format!("/spaces/{s}/nodes/{id}/delete")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        confirm.contains("Möchten Sie „Bescheid.pdf“ endgültig löschen?"),
+        "{confirm}"
+    );
+    assert!(confirm.contains(&format!(r#"action="/spaces/{s}/nodes/{id}/delete""#)));
+    assert!(
+        crate::helpers::node_id(&t, &t.space_a, root, "Bescheid.pdf")
+            .await
+            .is_some(),
+        "asking deletes nothing"
+    );
+    // The member may read the document but not delete it: no confirmation either.
+    let r = user.get(&format!("/spaces/{s}/nodes/{id}/delete")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, member_listing) = user.page(&format!("/spaces/{s}/folders/{root}")).await;
+    assert!(
+        !member_listing.contains(&format!("/nodes/{id}/delete")),
+        "no delete control for the member"
+    );
+    let r = clerk
+        .post(&format!("/spaces/{s}/nodes/{id}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        crate::helpers::node_id(&t, &t.space_a, root, "Bescheid.pdf")
+            .await
+            .is_none()
+    );
+    t.finish().await;
+}
