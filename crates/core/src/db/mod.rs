@@ -199,6 +199,22 @@ pub fn flag(b: bool) -> i64 {
     i64::from(b)
 }
 
+/// True when the database refused a transaction because of a concurrent one and the
+/// same transaction may simply be run again: MySQL/MariaDB deadlock (1213) or lock wait
+/// timeout (1205), Galera certification failure and PostgreSQL serialisation failure or
+/// deadlock (SQLSTATE 40001/40P01), SQLite busy/locked.
+pub fn is_write_conflict(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else {
+        return false;
+    };
+    let code = d.code().unwrap_or_default();
+    matches!(
+        code.as_ref(),
+        "40001" | "40P01" | "1213" | "1205" | "5" | "6" | "261" | "517"
+    ) || d.message().contains("Deadlock found")
+        || d.message().contains("database is locked")
+}
+
 /// True when the error is a unique-constraint violation (duplicate key), on any backend.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {

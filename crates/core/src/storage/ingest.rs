@@ -128,20 +128,34 @@ impl App {
             .filter(|c| !c.is_empty() && c.len() < 200 && !c.chars().any(char::is_control))
             .unwrap_or_else(|| "application/octet-stream".into());
 
-        match self
-            .commit_upload(
-                access,
-                &folder,
-                &name,
-                content_type,
-                &blob_id,
-                size,
-                &sha256,
-                up.overwrite,
-                scanned,
-            )
-            .await
-        {
+        // The bytes are safe under their blob id; a write conflict the database reports
+        // at commit (Galera, PostgreSQL serialisation, a deadlock victim) is retried a
+        // few times rather than throwing the upload away.
+        let mut attempt = 0;
+        let committed = loop {
+            attempt += 1;
+            let result = self
+                .commit_upload(
+                    access,
+                    &folder,
+                    &name,
+                    content_type.clone(),
+                    &blob_id,
+                    size,
+                    &sha256,
+                    up.overwrite,
+                    scanned,
+                )
+                .await;
+            match result {
+                Err(Error::Db(e)) if attempt < 4 && crate::db::is_write_conflict(&e) => {
+                    tracing::info!(attempt, error = %e, "write conflict; retrying the upload's commit");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        match committed {
             Ok((node, replaced)) => Ok(Ingested {
                 node,
                 replaced,

@@ -537,15 +537,32 @@ pub async fn download(
     State(st): State<AppState>,
     user: CurrentUser,
     IdPath((space, node)): IdPath<(String, String)>,
+    method: axum::http::Method,
 ) -> Result<Response, WebError> {
     let access = open(&st, &user, &space).await?;
     let node_id = id(&node).map_err(|e| user.err(e))?;
-    let (node, reader) = st
-        .app
-        .open_download(&access, node_id)
-        .await
-        .map_err(|e| user.err(e))?;
-    let body = Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024));
+    // HEAD asks about the file without fetching it: not a download for the audit trail.
+    let (node, body) = if method == axum::http::Method::HEAD {
+        let node = st
+            .app
+            .node(&access, node_id)
+            .await
+            .map_err(|e| user.err(e))?;
+        if !node.is_file() {
+            return Err(user.err(Error::NotFound));
+        }
+        (node, Body::empty())
+    } else {
+        let (node, reader) = st
+            .app
+            .open_download(&access, node_id)
+            .await
+            .map_err(|e| user.err(e))?;
+        (
+            node,
+            Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024)),
+        )
+    };
     let resp = Response::builder()
         .status(StatusCode::OK)
         // User files never render on our origin: always a download, typed neutrally,

@@ -365,3 +365,32 @@ async fn deletion_is_confirmed_first() {
     );
     t.finish().await;
 }
+
+/// HEAD tells size and ETag without counting as a download in the audit trail.
+#[tokio::test]
+async fn head_is_not_a_download() {
+    let t = TestApp::spawn().await;
+    let clerk = t.login("clerk.a").await;
+    let (s, root) = (t.space_a.id, t.space_a.root_id);
+    clerk.upload(s, root, &[("Kopf.pdf", bytes(4321, 5))]).await;
+    let id = crate::helpers::node_id(&t, &t.space_a, root, "Kopf.pdf")
+        .await
+        .expect("stored");
+    let r = clerk
+        .http
+        .head(format!("{}/spaces/{s}/files/{id}", t.url))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-length"], "4321");
+    assert!(r.headers().contains_key("etag"));
+    let downloads = |audit: &[amtsbote_core::audit::AuditRow]| {
+        audit.iter().filter(|a| a.action == "download").count()
+    };
+    assert_eq!(downloads(&t.app.audit_recent(50).await.expect("audit")), 0);
+    let r = clerk.download(s, id).await;
+    assert_eq!(r.bytes().await.expect("body").len(), 4321);
+    assert_eq!(downloads(&t.app.audit_recent(50).await.expect("audit")), 1);
+    t.finish().await;
+}
