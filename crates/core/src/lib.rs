@@ -34,6 +34,7 @@ pub struct App {
     pub scanner: Arc<dyn Scanner>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
+    pub(crate) basic_cache: Arc<auth::basic::BasicCache>,
 }
 
 impl App {
@@ -50,6 +51,7 @@ impl App {
             scanner,
             clock,
             settings: Arc::new(settings),
+            basic_cache: Arc::default(),
         }
     }
 

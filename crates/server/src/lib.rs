@@ -1,6 +1,7 @@
 //! The amtsbote server: configuration, start-up, the web door and the admin CLI.
 
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod startup;
 pub mod web;

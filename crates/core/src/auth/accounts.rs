@@ -474,6 +474,13 @@ fn argon2_permits() -> &'static tokio::sync::Semaphore {
     })
 }
 
+impl App {
+    /// Argon2id verification off the async threads, within the concurrency bound.
+    pub(crate) async fn verify_password(&self, pw: &str, hash: &str) -> Result<bool> {
+        verify_blocking(pw.to_string(), hash.to_string()).await
+    }
+}
+
 async fn hash_blocking(pw: String) -> Result<String> {
     let _permit = argon2_permits()
         .acquire()

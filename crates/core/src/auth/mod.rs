@@ -1,4 +1,6 @@
 pub mod accounts;
 pub mod actor;
+pub mod app_passwords;
+pub mod basic;
 pub mod password;
 pub mod sessions;

@@ -19,6 +19,7 @@ pub const NOTICES: &[&str] = &[
     "node-deleted",
     "saved",
     "member-saved",
+    "app-password-revoked",
 ];
 
 #[derive(Deserialize, Default)]

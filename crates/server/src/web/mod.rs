@@ -1,7 +1,9 @@
 //! The browser door: server-rendered pages (askama), German first, no JavaScript needed.
 
 pub mod admin;
+pub mod app_passwords;
 pub mod auth;
+pub mod basic;
 pub mod cookies;
 pub mod errors;
 pub mod home;
@@ -63,6 +65,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/new", get(admin::account_new_form))
         .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
+        .route("/app-passwords", get(app_passwords::list).post(app_passwords::create))
+        .route("/app-passwords/{id}/revoke", post(app_passwords::revoke))
+        .route("/status.php", get(crate::compat::status))
+        .route("/ocs/{version}/cloud/capabilities", get(crate::compat::capabilities))
+        .route("/ocs/{version}/cloud/user", get(crate::compat::user))
         .route("/static/style.css", get(style))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -40,6 +40,10 @@ impl Ctx {
     pub fn date(&self, ms: &i64) -> String {
         self.lang.datetime(*ms)
     }
+    pub fn date_opt(&self, ms: &Option<i64>) -> String {
+        ms.map(|m| self.lang.datetime(m))
+            .unwrap_or_else(|| self.lang.t("last-used-never"))
+    }
     pub fn size(&self, b: &i64) -> String {
         self.lang.size(*b)
     }
@@ -185,6 +189,18 @@ pub struct ConfirmDeletePage {
     pub node_id: i64,
     pub parent_id: i64,
     pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "app_passwords.html")]
+pub struct AppPasswordsPage {
+    pub c: Ctx,
+    pub login: String,
+    pub dav_url: String,
+    pub list: Vec<amtsbote_core::auth::app_passwords::AppPassword>,
+    /// (label, token) right after creation: the only time the token is shown.
+    pub new_token: Option<(String, String)>,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

@@ -78,6 +78,7 @@ async fn pages_have_no_axe_violations() {
         format!("/admin/accounts/{user_id}"),
         "/password".to_string(),
         format!("/spaces/{}/nodes/{doc}/delete", t.space_a.id),
+        "/app-passwords".to_string(),
     ];
     let (url, d) = (t.url.clone(), dir.clone());
     let (ok, out) = tokio::task::spawn_blocking(move || run_audit(&d, &url, "admin", &admin_pages))
@@ -86,7 +87,7 @@ async fn pages_have_no_axe_violations() {
     assert!(ok, "axe found violations or the audit failed:\n{out}");
     assert_eq!(
         out.matches("\"violations\":[]").count(),
-        12,
+        13,
         "every page audited:\n{out}"
     );
     assert!(

@@ -38,6 +38,31 @@ const NO_TENANT_DATA: &[(&str, &str, &str)] = &[
     ("GET", "/static/style.css", "static asset"),
     ("GET", "/healthz", "liveness, no data"),
     ("GET", "/readyz", "readiness, no data"),
+    (
+        "GET",
+        "/app-passwords",
+        "lists the caller's own app passwords only",
+    ),
+    (
+        "POST",
+        "/app-passwords",
+        "creates an app password for the caller only",
+    ),
+    (
+        "GET",
+        "/status.php",
+        "public server status for the sync clients, no data",
+    ),
+    (
+        "GET",
+        "/ocs/{version}/cloud/capabilities",
+        "public feature list for the sync clients, no data",
+    ),
+    (
+        "GET",
+        "/ocs/{version}/cloud/user",
+        "Basic-authenticated; answers with the caller's own account only",
+    ),
 ];
 
 /// Text that must never appear in a response to an outsider.
@@ -191,6 +216,8 @@ struct World {
     f_b: i64,
     member_a: i64,
     user_a: i64,
+    /// An app password of user.a.
+    app_pw_a: i64,
     user_b: i64,
 }
 
@@ -279,6 +306,13 @@ async fn build_world(t: &TestApp) -> World {
         f_b,
         member_a: t.a.id,
         user_a: account(t, "user.a").await.id,
+        app_pw_a: t
+            .app
+            .create_app_password(&account(t, "user.a").await, "Büro-PC")
+            .await
+            .expect("app password")
+            .0
+            .id,
         user_b: account(t, "user.b").await.id,
     }
 }
@@ -636,6 +670,15 @@ fn member_list_rows() -> Vec<Probe> {
             )
         })
         .collect()
+}
+
+/// The caller's own settings, aimed at another account's objects.
+fn account_rows(w: &World) -> Vec<Probe> {
+    vec![row(
+        Some(("POST", "/app-passwords/{id}/revoke")),
+        Req::Post(format!("/app-passwords/{}/revoke", w.app_pw_a), vec![]),
+        "revoke user.a's app password",
+    )]
 }
 
 /// Administration: admins only. Includes escalation of one's own account.
@@ -1049,6 +1092,7 @@ async fn member_b_reaches_nothing_of_a_by_any_route() {
     table.extend(trick_rows(&w, &host));
     table.extend(member_list_rows());
     table.extend(admin_rows(&w, w.user_b));
+    table.extend(account_rows(&w));
 
     // The table covers the whole router.
     let covered: BTreeSet<(String, String)> = table
@@ -1071,6 +1115,13 @@ async fn member_b_reaches_nothing_of_a_by_any_route() {
     assert!(
         stale.is_empty(),
         "isolation rows for routes the server no longer has: {stale:?}"
+    );
+
+    // user.a's app password survived the revoke attempt.
+    let a_pws = t.app.app_passwords(w.user_a).await.expect("app passwords");
+    assert_eq!(
+        a_pws.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![w.app_pw_a]
     );
 
     // Controls: the session works and reaches B's own space, so refusals mean something.

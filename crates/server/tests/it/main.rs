@@ -6,6 +6,7 @@ mod helpers;
 mod a11y;
 mod auth;
 mod cli;
+mod clients;
 mod hostile;
 mod isolation;
 mod policy;
