@@ -1,0 +1,200 @@
+//! Chunking v1: `PUT {dir}/{name}-chunking-{transfer}-{count}-{index}` with `OC-Chunked: 1`.
+//! Chunks may arrive in any order and in parallel; whichever request completes the set assembles
+//! the file and is the only one answered with an ETag (that is how the client knows it is done).
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::backend::DavBackend;
+use crate::body::upload_stream;
+use crate::context::{ALLOW, Ctx};
+use crate::error::DavError;
+use crate::headers;
+use crate::locks::{Target, check_write};
+use crate::methods::{
+    put::write_options, require_parent, resolve, set_oc_headers, write_preconditions,
+};
+use crate::path::DavPath;
+
+/// Most chunks accepted per transfer (10 MB chunks → 100 GB).
+const MAX_CHUNKS: u64 = 10_000;
+
+/// A parsed v1 chunk request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChunkRequest {
+    pub target: DavPath,
+    pub transfer: String,
+    pub count: u64,
+    pub index: u64,
+}
+
+/// Parses `name-chunking-<transfer>-<count>-<index>`. Only with `OC-Chunked` present, so that a
+/// file that merely looks like a chunk name is stored as it is.
+pub(crate) fn parse_name(path: &DavPath) -> Option<(DavPath, String, u64, u64)> {
+    let name = path.name();
+    let pos = name.rfind("-chunking-")?;
+    let base = &name[..pos];
+    let mut parts = name[pos + "-chunking-".len()..].split('-');
+    let transfer = parts.next()?;
+    let count: u64 = parts.next()?.parse().ok()?;
+    let index: u64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some()
+        || base.is_empty()
+        || transfer.is_empty()
+        || !transfer.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let target = path.parent()?.join(base).ok()?;
+    Some((target, transfer.to_owned(), count, index))
+}
+
+pub(crate) fn parse_request<B: DavBackend>(ctx: &Ctx<B>) -> Result<Option<ChunkRequest>, DavError> {
+    if !ctx.headers.contains_key("oc-chunked") {
+        return Ok(None);
+    }
+    let Some((target, transfer, count, index)) = parse_name(&ctx.path) else {
+        return Ok(None);
+    };
+    if count == 0 || count > MAX_CHUNKS || index >= count {
+        return Err(DavError::bad_request(
+            "Ungültige Teilnummer beim Hochladen.",
+        ));
+    }
+    Ok(Some(ChunkRequest {
+        target,
+        transfer,
+        count,
+        index,
+    }))
+}
+
+pub(crate) async fn put_chunk<B: DavBackend>(
+    ctx: &Ctx<B>,
+    chunk: ChunkRequest,
+    body: Body,
+) -> Result<Response, DavError> {
+    let current = resolve(ctx, &chunk.target).await?;
+    if current.as_ref().is_some_and(|e| e.is_collection) {
+        return Err(
+            DavError::method_not_allowed("An dieser Stelle existiert bereits ein Ordner.")
+                .with_header(header::ALLOW, HeaderValue::from_static(ALLOW)),
+        );
+    }
+    if current.is_none() {
+        require_parent(ctx, &chunk.target).await?;
+    }
+    let expect = write_preconditions(&ctx.headers, current.as_ref())?;
+    let mut targets = vec![Target::one(&chunk.target)];
+    if current.is_none() {
+        targets.extend(Target::parent_of(&chunk.target));
+    }
+    check_write(ctx, &targets, current.as_ref()).await?;
+
+    let session = format!("v1-{}-{}", chunk.transfer, chunk.count);
+    let total = headers::oc_total_length(&ctx.headers)?;
+    ctx.backend
+        .upload_create(&ctx.principal, &session, total)
+        .await?;
+    let expected = headers::content_length(&ctx.headers)?;
+    let (stream, verdict) = upload_stream(body, expected);
+    let name = format!("{:016}", chunk.index);
+    if let Err(e) = ctx
+        .backend
+        .upload_put_chunk(&ctx.principal, &session, &name, stream, expected)
+        .await
+    {
+        return Err(verdict.take().unwrap_or(e));
+    }
+
+    let mut chunks = ctx
+        .backend
+        .upload_chunks(&ctx.principal, &session)
+        .await?
+        .unwrap_or_default();
+    if (chunks.len() as u64) < chunk.count {
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    chunks.sort_by(|a, b| super::chunk_order(&a.name, &b.name));
+    let sum: u64 = chunks.iter().map(|c| c.size).sum();
+    if let Some(total) = total
+        && total != sum
+    {
+        ctx.backend.upload_delete(&ctx.principal, &session).await?;
+        return Err(DavError::bad_request(format!(
+            "Die Teile ergeben nicht {total}, sondern {sum} Bytes."
+        )));
+    }
+    let mut opts = write_options(ctx, Some(sum))?;
+    opts.expect = expect;
+    let mtime_applied = opts.mtime.is_some();
+    let names: Vec<String> = chunks.into_iter().map(|c| c.name).collect();
+    let outcome = ctx
+        .backend
+        .upload_assemble(&ctx.principal, &session, &names, &chunk.target, opts)
+        .await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    };
+    let mut resp = status.into_response();
+    set_oc_headers(&mut resp, &outcome.entry, mtime_applied);
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::*;
+
+    #[test]
+    fn names() {
+        let p = DavPath::from_segments(["d", "my file-chunking-4711-3-2"]).expect("path");
+        let (t, tr, c, i) = parse_name(&p).expect("chunk");
+        assert_eq!(
+            (t.as_str(), tr.as_str(), c, i),
+            ("/d/my file", "4711", 3, 2)
+        );
+        let p = DavPath::from_segments(["x-chunking-a-1-0"]).expect("path");
+        assert!(parse_name(&p).is_none());
+    }
+
+    #[tokio::test]
+    async fn v1_assembles_when_complete_in_any_order() {
+        let t = TestDav::new();
+        let put = |i: u32, data: &'static str| {
+            t.req("PUT", &format!("/f.bin-chunking-99-3-{i}"))
+                .header("oc-chunked", "1")
+                .header("oc-total-length", "9")
+                .header("x-oc-mtime", "1600000000")
+                .body(data)
+        };
+        let r = put(2, "789").send().await;
+        assert_eq!(r.status, 201);
+        assert!(r.header("etag").is_none());
+        let r = put(0, "123").send().await;
+        assert!(r.header("etag").is_none());
+        assert_eq!(
+            t.req("GET", "/f.bin").send().await.status,
+            404,
+            "nothing visible yet"
+        );
+        let r = put(1, "456").send().await;
+        assert_eq!(r.status, 201);
+        assert!(r.header("etag").is_some());
+        assert!(r.header("oc-fileid").is_some());
+        assert_eq!(t.get("/f.bin").await, "123456789");
+        // Without OC-Chunked the name is just a name.
+        assert_eq!(
+            t.req("PUT", "/g-chunking-1-2-0")
+                .body("x")
+                .send()
+                .await
+                .status,
+            201
+        );
+        assert_eq!(t.get("/g-chunking-1-2-0").await, "x");
+    }
+}
