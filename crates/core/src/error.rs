@@ -17,6 +17,8 @@ pub enum Error {
     AlreadyExists,
     #[error("folder not empty")]
     FolderNotEmpty,
+    #[error("checksum mismatch")]
+    ChecksumMismatch,
     #[error("file too large (limit {limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("quota exceeded")]
@@ -63,9 +65,10 @@ impl Error {
         match self {
             Error::NotFound => ErrorKind::NotFound,
             Error::Forbidden(_) => ErrorKind::Forbidden,
-            Error::InvalidName(_) | Error::Invalid(_) | Error::WeakPassword(_) => {
-                ErrorKind::BadInput
-            }
+            Error::InvalidName(_)
+            | Error::Invalid(_)
+            | Error::WeakPassword(_)
+            | Error::ChecksumMismatch => ErrorKind::BadInput,
             Error::AlreadyExists | Error::FolderNotEmpty => ErrorKind::Conflict,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::QuotaExceeded => ErrorKind::QuotaExceeded,
@@ -97,6 +100,7 @@ impl Error {
             Error::WeakPassword(k) => k,
             Error::AlreadyExists => "err-already-exists",
             Error::FolderNotEmpty => "err-folder-not-empty",
+            Error::ChecksumMismatch => "err-checksum-mismatch",
             Error::TooLarge { .. } => "err-too-large",
             Error::QuotaExceeded => "err-quota",
             Error::UploadAborted(_) => "err-upload-aborted",

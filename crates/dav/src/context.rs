@@ -138,6 +138,12 @@ async fn build<B: DavBackend>(
 pub(crate) const ALLOW: &str =
     "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK";
 
+/// A 405 on the files tree; it must say what is allowed instead (RFC 9110 §15.5.6).
+pub(crate) fn method_not_allowed(message: impl Into<String>) -> DavError {
+    DavError::method_not_allowed(message)
+        .with_header(header::ALLOW, HeaderValue::from_static(ALLOW))
+}
+
 async fn files<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Response, DavError> {
     match ctx.method.as_str() {
         "OPTIONS" => methods::options::handle(ctx).await,

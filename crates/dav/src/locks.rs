@@ -37,6 +37,15 @@ impl Target {
     pub fn parent_of(path: &DavPath) -> Option<Self> {
         path.parent().map(|p| Target::one(&p))
     }
+    /// What writing `path` changes: the resource itself and, when the write `creates` it, the
+    /// parent's membership.
+    pub fn for_write(path: &DavPath, creates: bool) -> Vec<Self> {
+        let mut targets = vec![Target::one(path)];
+        if creates {
+            targets.extend(Target::parent_of(path));
+        }
+        targets
+    }
 }
 
 /// Unexpired locks for `path` (rooted at it or an ancestor; plus below it when `descendants`).

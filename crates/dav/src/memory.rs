@@ -79,6 +79,11 @@ fn gone() -> DavError {
     DavError::not_found("Die Datei oder der Ordner wurde nicht gefunden.")
 }
 
+/// Sessions are per principal, so two users may pick the same upload id.
+fn upload_key(p: &MemoryPrincipal, session: &str) -> (String, String) {
+    (p.0.clone(), session.to_owned())
+}
+
 impl MemoryBackend {
     pub fn new() -> Self {
         let backend = MemoryBackend {
@@ -125,6 +130,15 @@ impl MemoryBackend {
 
     fn now(&self) -> SystemTime {
         (self.clock)()
+    }
+
+    /// The state with lapsed locks purged first: an expired lock must not be listed, conflict
+    /// with a new one or be refreshed.
+    fn lock_state_unexpired(&self) -> MutexGuard<'_, State> {
+        let now = self.now();
+        let mut st = self.lock_state();
+        st.locks.retain(|l| !l.is_expired(now));
+        st
     }
 }
 
@@ -192,10 +206,38 @@ impl State {
             .sum()
     }
 
-    fn parent_is_collection(&self, path: &DavPath) -> bool {
-        path.parent()
+    fn require_parent(&self, path: &DavPath) -> DavResult<()> {
+        let parent_is_collection = path
+            .parent()
             .and_then(|p| self.nodes.get(&p))
-            .is_some_and(|n| n.is_collection)
+            .is_some_and(|n| n.is_collection);
+        if parent_is_collection {
+            Ok(())
+        } else {
+            Err(DavError::conflict(
+                "Der übergeordnete Ordner existiert nicht.",
+            ))
+        }
+    }
+
+    /// The checks COPY and MOVE share: the source exists, an existing destination may only be
+    /// replaced when allowed (and is then removed whole), and the destination's parent exists.
+    fn prepare_destination(
+        &mut self,
+        from: &DavPath,
+        to: &DavPath,
+        replace: bool,
+    ) -> DavResult<()> {
+        if !self.nodes.contains_key(from) {
+            return Err(gone());
+        }
+        if self.nodes.contains_key(to) {
+            if !replace {
+                return Err(DavError::precondition_failed("Das Ziel existiert bereits."));
+            }
+            self.remove_tree(to);
+        }
+        self.require_parent(to)
     }
 
     fn entry(&self, path: &DavPath, n: &Node, want: Want, quota: Option<u64>) -> Entry {
@@ -278,24 +320,17 @@ impl State {
                 "An dieser Stelle existiert bereits ein Ordner.",
             ));
         }
-        match (&opts.expect, current) {
-            (Expect::New, Some(_)) | (Expect::Existing, None) | (Expect::Etag(_), None) => {
-                return Err(DavError::precondition_failed(
-                    "Die Datei wurde inzwischen geändert.",
-                ));
-            }
-            (Expect::Etag(tag), Some(n)) if n.etag != *tag => {
-                return Err(DavError::precondition_failed(
-                    "Die Datei wurde inzwischen geändert.",
-                ));
-            }
-            _ => {}
-        }
-        if !self.parent_is_collection(path) {
-            return Err(DavError::conflict(
-                "Der übergeordnete Ordner existiert nicht.",
+        let expectation_holds = match (&opts.expect, current) {
+            (Expect::New, Some(_)) | (Expect::Existing, None) | (Expect::Etag(_), None) => false,
+            (Expect::Etag(tag), Some(n)) => n.etag == *tag,
+            _ => true,
+        };
+        if !expectation_holds {
+            return Err(DavError::precondition_failed(
+                "Die Datei wurde inzwischen geändert.",
             ));
         }
+        self.require_parent(path)?;
         if let Some(q) = quota {
             let old = current.map_or(0, |n| n.data.len() as u64);
             let used = self.tree_size(&DavPath::root()) - old;
@@ -451,11 +486,7 @@ impl DavBackend for MemoryBackend {
                 "Der Ordner existiert bereits.",
             ));
         }
-        if !st.parent_is_collection(path) {
-            return Err(DavError::conflict(
-                "Der übergeordnete Ordner existiert nicht.",
-            ));
-        }
+        st.require_parent(path)?;
         let node = st.new_node(true, Bytes::new(), now, None);
         st.nodes.insert(path.clone(), node);
         st.touch(path);
@@ -489,20 +520,7 @@ impl DavBackend for MemoryBackend {
         if st.is_read_only(to) {
             return Err(forbidden());
         }
-        if !st.nodes.contains_key(from) {
-            return Err(gone());
-        }
-        if st.nodes.contains_key(to) {
-            if !opts.replace {
-                return Err(DavError::precondition_failed("Das Ziel existiert bereits."));
-            }
-            st.remove_tree(to);
-        }
-        if !st.parent_is_collection(to) {
-            return Err(DavError::conflict(
-                "Der übergeordnete Ordner existiert nicht.",
-            ));
-        }
+        st.prepare_destination(from, to, opts.replace)?;
         let sources = if opts.recursive {
             st.subtree(from)
         } else {
@@ -543,20 +561,7 @@ impl DavBackend for MemoryBackend {
         if st.is_read_only(from) || st.is_read_only(to) {
             return Err(forbidden());
         }
-        if !st.nodes.contains_key(from) {
-            return Err(gone());
-        }
-        if st.nodes.contains_key(to) {
-            if !opts.replace {
-                return Err(DavError::precondition_failed("Das Ziel existiert bereits."));
-            }
-            st.remove_tree(to);
-        }
-        if !st.parent_is_collection(to) {
-            return Err(DavError::conflict(
-                "Der übergeordnete Ordner existiert nicht.",
-            ));
-        }
+        st.prepare_destination(from, to, opts.replace)?;
         for src in st.subtree(from) {
             if let (Some(node), Some(dst)) = (st.nodes.remove(&src), src.rebase(from, to)) {
                 st.nodes.insert(dst, node);
@@ -606,9 +611,7 @@ impl DavBackend for MemoryBackend {
         path: &DavPath,
         descendants: bool,
     ) -> DavResult<Vec<ActiveLock>> {
-        let now = self.now();
-        let mut st = self.lock_state();
-        st.locks.retain(|l| !l.is_expired(now));
+        let st = self.lock_state_unexpired();
         Ok(st
             .locks
             .iter()
@@ -618,9 +621,7 @@ impl DavBackend for MemoryBackend {
     }
 
     async fn lock_create(&self, _p: &MemoryPrincipal, lock: ActiveLock) -> DavResult<()> {
-        let now = self.now();
-        let mut st = self.lock_state();
-        st.locks.retain(|l| !l.is_expired(now));
+        let mut st = self.lock_state_unexpired();
         if st.locks.iter().any(|l| l.conflicts_with(&lock)) {
             return Err(DavError::locked("Die Ressource ist bereits gesperrt.")
                 .with_condition("no-conflicting-lock"));
@@ -636,9 +637,7 @@ impl DavBackend for MemoryBackend {
         timeout: Option<Duration>,
         expires_at: Option<SystemTime>,
     ) -> DavResult<Option<ActiveLock>> {
-        let now = self.now();
-        let mut st = self.lock_state();
-        st.locks.retain(|l| !l.is_expired(now));
+        let mut st = self.lock_state_unexpired();
         Ok(st.locks.iter_mut().find(|l| l.token == token).map(|l| {
             l.timeout = timeout;
             l.expires_at = expires_at;
@@ -660,7 +659,7 @@ impl DavBackend for MemoryBackend {
         _total: Option<u64>,
     ) -> DavResult<bool> {
         let mut st = self.lock_state();
-        let key = (p.0.clone(), session.to_owned());
+        let key = upload_key(p, session);
         if st.uploads.contains_key(&key) {
             return Ok(false);
         }
@@ -674,7 +673,7 @@ impl DavBackend for MemoryBackend {
         session: &str,
     ) -> DavResult<Option<Vec<ChunkInfo>>> {
         let st = self.lock_state();
-        Ok(st.uploads.get(&(p.0.clone(), session.to_owned())).map(|u| {
+        Ok(st.uploads.get(&upload_key(p, session)).map(|u| {
             u.chunks
                 .iter()
                 .map(|(name, (data, mtime))| ChunkInfo {
@@ -699,7 +698,7 @@ impl DavBackend for MemoryBackend {
         let mut st = self.lock_state();
         let up = st
             .uploads
-            .get_mut(&(p.0.clone(), session.to_owned()))
+            .get_mut(&upload_key(p, session))
             .ok_or_else(|| DavError::conflict("Diese Upload-Sitzung existiert nicht."))?;
         up.chunks.insert(chunk.to_owned(), (data, now));
         Ok(())
@@ -714,7 +713,7 @@ impl DavBackend for MemoryBackend {
         let mut st = self.lock_state();
         Ok(st
             .uploads
-            .get_mut(&(p.0.clone(), session.to_owned()))
+            .get_mut(&upload_key(p, session))
             .and_then(|u| u.chunks.remove(chunk))
             .is_some())
     }
@@ -723,7 +722,7 @@ impl DavBackend for MemoryBackend {
         Ok(self
             .lock_state()
             .uploads
-            .remove(&(p.0.clone(), session.to_owned()))
+            .remove(&upload_key(p, session))
             .is_some())
     }
 
@@ -736,7 +735,7 @@ impl DavBackend for MemoryBackend {
         opts: WriteOptions,
     ) -> DavResult<WriteOutcome> {
         let now = self.now();
-        let key = (p.0.clone(), session.to_owned());
+        let key = upload_key(p, session);
         let data = {
             let st = self.lock_state();
             let up = st
@@ -785,7 +784,7 @@ mod tests {
         );
         assert!(r.body.contains("keine Berechtigung"));
         assert!(r.headers.get("oc-errorstring").is_some());
-        let r = t.req("PROPFIND", "/").header("depth", "0").send().await;
+        let r = t.propfind("/", "0").send().await;
         assert!(r.body.contains("<oc:permissions>RG</oc:permissions>"));
     }
 
@@ -793,7 +792,7 @@ mod tests {
     async fn quota_is_reported_and_enforced() {
         let t = TestDav::with_backend(MemoryBackend::new().with_quota(10));
         t.put("/a", "12345").await;
-        let r = t.req("PROPFIND", "/").header("depth", "0")
+        let r = t.propfind("/", "0")
             .body(r#"<propfind xmlns="DAV:"><prop><quota-used-bytes/><quota-available-bytes/></prop></propfind>"#)
             .send().await;
         assert!(
@@ -843,49 +842,14 @@ mod tests {
                 .map(|s| s.split('<').next().unwrap_or("").to_owned())
         };
         let q = r#"<propfind xmlns="DAV:"><prop><getetag/></prop></propfind>"#;
-        let root1 = etag(
-            &t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(q)
-                .send()
-                .await
-                .body,
-        );
-        let a1 = etag(
-            &t.req("PROPFIND", "/a")
-                .header("depth", "0")
-                .body(q)
-                .send()
-                .await
-                .body,
-        );
+        let root1 = etag(&t.propfind("/", "0").body(q).send().await.body);
+        let a1 = etag(&t.propfind("/a", "0").body(q).send().await.body);
         t.put("/a/b/f", "x").await;
-        let root2 = etag(
-            &t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(q)
-                .send()
-                .await
-                .body,
-        );
-        let a2 = etag(
-            &t.req("PROPFIND", "/a")
-                .header("depth", "0")
-                .body(q)
-                .send()
-                .await
-                .body,
-        );
+        let root2 = etag(&t.propfind("/", "0").body(q).send().await.body);
+        let a2 = etag(&t.propfind("/a", "0").body(q).send().await.body);
         assert_ne!(root1, root2);
         assert_ne!(a1, a2);
-        let root3 = etag(
-            &t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(q)
-                .send()
-                .await
-                .body,
-        );
+        let root3 = etag(&t.propfind("/", "0").body(q).send().await.body);
         assert_eq!(root2, root3, "no change, same ETag");
     }
 }

@@ -60,6 +60,11 @@ impl TestDav {
         self.request(method, FILES, path)
     }
 
+    /// A PROPFIND on the files tree with an explicit `Depth`.
+    pub fn propfind(&self, path: &str, depth: &str) -> TestReq<'_> {
+        self.req("PROPFIND", path).header("depth", depth)
+    }
+
     /// A request on the uploads tree.
     pub fn upload(&self, method: &str, path: &str) -> TestReq<'_> {
         self.request(method, UPLOADS, path)

@@ -279,13 +279,14 @@ pub async fn serve(mut cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
         }
     }
     let listen = opts.listen.unwrap_or(cfg.server.listen);
+    let shutdown = shutdown_signal()?;
     let running = start(&cfg, app.clone(), listen).await?;
     println!(
         "amtsbote is listening on {}/  (data: {})",
         running.url(),
         data_dir_display(&cfg.server.data_dir)
     );
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: finishing running requests");
     running.stop().await?;
     app.db.close().await;
@@ -299,23 +300,21 @@ fn data_dir_display(p: &PathBuf) -> String {
         .to_string()
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGINT/SIGTERM now and returns a future that resolves on either.
+/// Registering before the listener starts matters: a signal that arrives in between
+/// would otherwise kill the process outright instead of shutting it down gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

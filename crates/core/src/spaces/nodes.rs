@@ -16,7 +16,7 @@ use crate::storage::blob::BlobReader;
 macro_rules! select_nodes {
     ($rest:literal) => {
         concat!(
-            "SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name FROM nodes ",
+            "SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime FROM nodes ",
             $rest
         )
     };
@@ -43,6 +43,11 @@ pub struct Node {
     pub modified_at: i64,
     pub modified_by: Option<i64>,
     pub modified_by_name: String,
+    /// SHA-1 of the content (what the sync clients compare).
+    pub sha1: Option<String>,
+    /// Modification time as the client set it (epoch ms); None for folders and files
+    /// from before it was recorded.
+    pub mtime: Option<i64>,
 }
 
 impl Node {

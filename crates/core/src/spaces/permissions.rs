@@ -114,6 +114,8 @@ mod tests {
             modified_at: 0,
             modified_by: None,
             modified_by_name: String::new(),
+            sha1: None,
+            mtime: None,
         }
     }
 

@@ -8,7 +8,6 @@
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::audit::{AuditEvent, Outcome};
@@ -20,6 +19,7 @@ use crate::spaces::SpaceAccess;
 use crate::spaces::names::NodeName;
 use crate::spaces::nodes::{Node, child_by_key, load_in, lock_space, touch_ancestors};
 use crate::spaces::permissions::{Action, decide};
+use crate::storage::digests::{ClaimedChecksum, Digests, FileDigests};
 
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -32,6 +32,11 @@ pub struct Upload {
     /// Size announced by the client, if any: lets oversize uploads fail before any byte
     /// is stored.
     pub declared_size: Option<u64>,
+    /// The file's modification time as the client knows it (epoch ms), e.g. from
+    /// `X-OC-Mtime`; the server's own time when absent.
+    pub mtime: Option<i64>,
+    /// A checksum the client sent; the upload is refused if the bytes do not match.
+    pub checksum: Option<ClaimedChecksum>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,7 +86,7 @@ impl App {
             .begin()
             .await
             .map_err(Error::ScannerUnavailable)?;
-        let mut sha = Sha256::new();
+        let mut digests = Digests::new(up.checksum.as_ref());
         let mut size: u64 = 0;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
@@ -93,7 +98,7 @@ impl App {
             if size > quota_left {
                 return Err(Error::QuotaExceeded);
             }
-            sha.update(&chunk);
+            digests.update(&chunk);
             scan.feed(&chunk).await.map_err(Error::ScannerUnavailable)?;
             staged.write(&chunk).await?;
         }
@@ -102,6 +107,13 @@ impl App {
                 "expected {} bytes, got {size}",
                 up.declared_size.unwrap_or(0)
             )));
+        }
+        let digests = digests.finish();
+        if let Some(claim) = &up.checksum
+            && !digests.matches(claim)
+        {
+            // The bytes are not what the client meant to send: nothing is kept.
+            return Err(Error::ChecksumMismatch);
         }
         let scanned = match scan.finish().await {
             Verdict::Clean => true,
@@ -120,7 +132,7 @@ impl App {
             }
             Verdict::Failed(reason) => return Err(Error::ScannerUnavailable(reason)),
         };
-        let sha256 = hex::encode(sha.finalize());
+        let mtime = up.mtime.unwrap_or_else(|| self.now());
         let blob_id = staged.commit().await?;
         let size = i64::try_from(size).map_err(|_| Error::TooLarge { limit: max })?;
         let content_type = up
@@ -142,7 +154,8 @@ impl App {
                     content_type.clone(),
                     &blob_id,
                     size,
-                    &sha256,
+                    &digests,
+                    mtime,
                     up.overwrite,
                     scanned,
                 )
@@ -188,7 +201,8 @@ impl App {
         content_type: String,
         blob_id: &str,
         size: i64,
-        sha256: &str,
+        digests: &FileDigests,
+        mtime: i64,
         overwrite: bool,
         scanned: bool,
     ) -> Result<(Node, bool)> {
@@ -230,7 +244,7 @@ impl App {
                 )?;
                 // The replaced content is kept as a version: nothing delivered is lost.
                 self.db
-                    .q("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .q("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name, sha1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                     .bind(ids::new_id())
                     .bind(old.id)
                     .bind(space_id)
@@ -242,12 +256,15 @@ impl App {
                     .bind(old.modified_by_name.clone())
                     .bind(now)
                     .bind(actor.label())
+                    .bind(old.sha1.clone())
                     .execute(&mut *tx)
                     .await?;
                 self.db
-                    .q("UPDATE nodes SET size = ?, sha256 = ?, content_type = ?, blob_id = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
+                    .q("UPDATE nodes SET size = ?, sha256 = ?, sha1 = ?, mtime = ?, content_type = ?, blob_id = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
                     .bind(size)
-                    .bind(sha256.to_string())
+                    .bind(digests.sha256.clone())
+                    .bind(digests.sha1.clone())
+                    .bind(mtime)
                     .bind(content_type)
                     .bind(blob_id.to_string())
                     .bind(ids::etag())
@@ -264,7 +281,7 @@ impl App {
                 let id = ids::new_id();
                 let inserted = self
                     .db
-                    .q("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name) VALUES (?, ?, ?, ?, ?, 'file', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .q("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime) VALUES (?, ?, ?, ?, ?, 'file', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                     .bind(id)
                     .bind(space_id)
                     .bind(folder.id)
@@ -273,7 +290,7 @@ impl App {
                     .bind(folder.policy_key.clone())
                     .bind(actor.side().as_str())
                     .bind(size)
-                    .bind(sha256.to_string())
+                    .bind(digests.sha256.clone())
                     .bind(content_type)
                     .bind(blob_id.to_string())
                     .bind(ids::etag())
@@ -283,6 +300,8 @@ impl App {
                     .bind(now)
                     .bind(actor.account_id())
                     .bind(actor.label())
+                    .bind(digests.sha1.clone())
+                    .bind(mtime)
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -308,7 +327,10 @@ impl App {
                 format!("node:{node_id} name:{name}"),
             )
             .member(member_id)
-            .detail(format!("size={size} sha256={sha256} scanned={scanned}")),
+            .detail(format!(
+                "size={size} sha256={} scanned={scanned}",
+                digests.sha256
+            )),
         )
         .await?;
         tx.commit().await?;

@@ -1,3 +1,4 @@
 pub mod blob;
 pub mod cleanup;
+pub mod digests;
 pub mod ingest;

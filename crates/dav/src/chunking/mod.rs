@@ -8,7 +8,16 @@ pub mod v1;
 
 use std::cmp::Ordering;
 
+use axum::body::Body;
+use axum::response::Response;
+
+use crate::backend::{ChunkInfo, DavBackend, Expect};
+use crate::body::upload_stream;
+use crate::context::Ctx;
 use crate::error::DavError;
+use crate::headers;
+use crate::methods::{changed_response, put::write_options};
+use crate::path::DavPath;
 
 /// Longest accepted session id or chunk name.
 const MAX_NAME: usize = 128;
@@ -54,6 +63,62 @@ pub fn chunk_order(a: &str, b: &str) -> Ordering {
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.cmp(b),
     }
+}
+
+/// Streams one chunk of `session` to the backend, checked against `Content-Length`.
+pub(crate) async fn store_chunk<B: DavBackend>(
+    ctx: &Ctx<B>,
+    session: &str,
+    chunk: &str,
+    body: Body,
+) -> Result<(), DavError> {
+    let expected = headers::content_length(&ctx.headers)?;
+    let (stream, verdict) = upload_stream(body, expected);
+    ctx.backend
+        .upload_put_chunk(&ctx.principal, session, chunk, stream, expected)
+        .await
+        // Our own length check explains the failure better than the backend's I/O error.
+        .map_err(|e| verdict.take().unwrap_or(e))
+}
+
+/// The chunk names in file order, and the size of the file they make.
+pub(crate) fn file_order(mut chunks: Vec<ChunkInfo>) -> (Vec<String>, u64) {
+    chunks.sort_by(|a, b| chunk_order(&a.name, &b.name));
+    let sum = chunks.iter().map(|c| c.size).sum();
+    (chunks.into_iter().map(|c| c.name).collect(), sum)
+}
+
+/// The chunks must add up to the length the client announced, if it announced one.
+pub(crate) fn check_total(announced: Option<u64>, sum: u64) -> Result<(), DavError> {
+    match announced {
+        Some(total) if total != sum => Err(DavError::bad_request(format!(
+            "Die Teile ergeben nicht {total}, sondern {sum} Bytes."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Has the backend write the chunks `names` (in file order, `len` bytes together) to `dest`
+/// through its ingest pipeline, and answers like a PUT.
+pub(crate) async fn assemble_into<B: DavBackend>(
+    ctx: &Ctx<B>,
+    session: &str,
+    names: &[String],
+    len: u64,
+    dest: &DavPath,
+    expect: Expect,
+) -> Result<Response, DavError> {
+    let opts = write_options(ctx, Some(len), expect)?;
+    let mtime_applied = opts.mtime.is_some();
+    let outcome = ctx
+        .backend
+        .upload_assemble(&ctx.principal, session, names, dest, opts)
+        .await?;
+    Ok(changed_response(
+        outcome.created,
+        &outcome.entry,
+        mtime_applied,
+    ))
 }
 
 #[cfg(test)]

@@ -6,20 +6,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::backend::{ChunkInfo, DavBackend};
-use crate::body::{has_content, upload_stream};
+use crate::body::has_content;
 use crate::context::{Ctx, path_under};
 use crate::error::DavError;
 use crate::headers::{self, Depth};
 use crate::locks::{Target, check_locks, evaluate_if, if_failed};
-use crate::methods::{
-    propfind::propstat, put::write_options, require_parent, resolve, set_oc_headers,
-    write_preconditions,
-};
+use crate::methods::propfind::{finite_depth_required, propstat};
+use crate::methods::{require_parent, resolve, write_preconditions, xml_response};
 use crate::path::DavPath;
 use crate::time::http_date;
 use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, escape};
 
-use super::{check_name, chunk_order};
+use super::{assemble_into, check_name, check_total, file_order, store_chunk};
 
 const ALLOW: &str = "OPTIONS, PROPFIND, MKCOL, PUT, MOVE, DELETE";
 
@@ -77,15 +75,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
             {
                 return Err(DavError::conflict("Diese Upload-Sitzung existiert nicht."));
             }
-            let expected = headers::content_length(&ctx.headers)?;
-            let (stream, verdict) = upload_stream(body, expected);
-            if let Err(e) = ctx
-                .backend
-                .upload_put_chunk(&ctx.principal, session, chunk, stream, expected)
-                .await
-            {
-                return Err(verdict.take().unwrap_or(e));
-            }
+            store_chunk(ctx, session, chunk, body).await?;
             Ok(StatusCode::CREATED.into_response())
         }
         ("PROPFIND", []) => {
@@ -104,10 +94,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
                     out.push(chunk_response(ctx, session, c)?);
                 }
             } else if headers::depth(&ctx.headers)? == Some(Depth::Infinity) {
-                return Err(DavError::forbidden(
-                    "PROPFIND mit Depth: infinity wird nicht unterstützt.",
-                )
-                .with_condition("propfind-finite-depth"));
+                return Err(finite_depth_required());
             }
             Ok(multistatus(out))
         }
@@ -157,24 +144,17 @@ async fn assemble<B: DavBackend>(ctx: &Ctx<B>, session: &str) -> Result<Response
         .ok_or_else(|| DavError::bad_request("Der Destination-Header fehlt."))?;
     let dest = path_under(files, raw)?
         .ok_or_else(|| DavError::forbidden("Das Ziel liegt außerhalb Ihres Bereichs."))?;
-    let mut chunks = ctx
+    let chunks = ctx
         .backend
         .upload_chunks(&ctx.principal, session)
         .await?
         .ok_or_else(no_session)?;
-    chunks.sort_by(|a, b| chunk_order(&a.name, &b.name));
-    let sum: u64 = chunks.iter().map(|c| c.size).sum();
+    let (names, sum) = file_order(chunks);
     let total = match headers::oc_total_length(&ctx.headers)? {
         Some(t) => Some(t),
         None => headers_number(ctx, "oc-total-file-length")?,
     };
-    if let Some(total) = total
-        && total != sum
-    {
-        return Err(DavError::bad_request(format!(
-            "Die Teile ergeben nicht {total}, sondern {sum} Bytes."
-        )));
-    }
+    check_total(total, sum)?;
 
     let current = resolve(ctx, &dest).await?;
     if current.as_ref().is_some_and(|e| e.is_collection) {
@@ -186,10 +166,7 @@ async fn assemble<B: DavBackend>(ctx: &Ctx<B>, session: &str) -> Result<Response
         require_parent(ctx, &dest).await?;
     }
     let expect = write_preconditions(&ctx.headers, current.as_ref())?;
-    let mut targets = vec![Target::one(&dest)];
-    if current.is_none() {
-        targets.extend(Target::parent_of(&dest));
-    }
+    let targets = Target::for_write(&dest, current.is_none());
     // The clients put `If: <dest> (["etag"])` here instead of If-Match; untagged lists are read
     // as being about the destination too, since `.file` itself has no state.
     if let Some(h) = ctx.if_header()
@@ -202,23 +179,7 @@ async fn assemble<B: DavBackend>(ctx: &Ctx<B>, session: &str) -> Result<Response
         return Err(if_failed());
     }
     check_locks(ctx, &targets).await?;
-
-    let mut opts = write_options(ctx, Some(sum))?;
-    opts.expect = expect;
-    let mtime_applied = opts.mtime.is_some();
-    let names: Vec<String> = chunks.into_iter().map(|c| c.name).collect();
-    let outcome = ctx
-        .backend
-        .upload_assemble(&ctx.principal, session, &names, &dest, opts)
-        .await?;
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    };
-    let mut resp = status.into_response();
-    set_oc_headers(&mut resp, &outcome.entry, mtime_applied);
-    Ok(resp)
+    assemble_into(ctx, session, &names, sum, &dest, expect).await
 }
 
 fn headers_number<B: DavBackend>(ctx: &Ctx<B>, name: &str) -> Result<Option<u64>, DavError> {
@@ -232,17 +193,21 @@ fn headers_number<B: DavBackend>(ctx: &Ctx<B>, name: &str) -> Result<Option<u64>
     }
 }
 
-fn collection_response<B: DavBackend>(ctx: &Ctx<B>, path: &DavPath) -> String {
+/// One `<d:response>` whose properties are all there.
+fn response(href: &str, props: &str) -> String {
     let mut out = String::from("<d:response><d:href>");
-    out.push_str(&escape(&ctx.href(path, true)));
+    out.push_str(&escape(href));
     out.push_str("</d:href>");
-    propstat(
-        &mut out,
-        "<d:resourcetype><d:collection/></d:resourcetype>",
-        StatusCode::OK,
-    );
+    propstat(&mut out, props, StatusCode::OK);
     out.push_str("</d:response>");
     out
+}
+
+fn collection_response<B: DavBackend>(ctx: &Ctx<B>, path: &DavPath) -> String {
+    response(
+        &ctx.href(path, true),
+        "<d:resourcetype><d:collection/></d:resourcetype>",
+    )
 }
 
 fn chunk_response<B: DavBackend>(
@@ -251,9 +216,6 @@ fn chunk_response<B: DavBackend>(
     c: &ChunkInfo,
 ) -> Result<String, DavError> {
     let path = DavPath::from_segments([session, c.name.as_str()])?;
-    let mut out = String::from("<d:response><d:href>");
-    out.push_str(&escape(&ctx.href(&path, false)));
-    out.push_str("</d:href>");
     let props = format!(
         "<d:resourcetype/><d:getcontentlength>{}</d:getcontentlength><d:getlastmodified>{}</d:getlastmodified><d:getetag>&quot;{}-{}&quot;</d:getetag>",
         c.size,
@@ -261,9 +223,7 @@ fn chunk_response<B: DavBackend>(
         escape(&c.name),
         c.size
     );
-    propstat(&mut out, &props, StatusCode::OK);
-    out.push_str("</d:response>");
-    Ok(out)
+    Ok(response(&ctx.href(&path, false), &props))
 }
 
 fn multistatus(responses: Vec<String>) -> Response {
@@ -272,12 +232,7 @@ fn multistatus(responses: Vec<String>) -> Response {
         body.push_str(&r);
     }
     body.push_str(MULTISTATUS_END);
-    let mut resp = (StatusCode::MULTI_STATUS, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::XML_CONTENT_TYPE),
-    );
-    resp
+    xml_response(StatusCode::MULTI_STATUS, body)
 }
 
 #[cfg(test)]

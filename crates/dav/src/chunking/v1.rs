@@ -3,19 +3,17 @@
 //! the file and is the only one answered with an ETag (that is how the client knows it is done).
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::backend::DavBackend;
-use crate::body::upload_stream;
-use crate::context::{ALLOW, Ctx};
+use crate::context::Ctx;
 use crate::error::DavError;
 use crate::headers;
-use crate::locks::{Target, check_write};
-use crate::methods::{
-    put::write_options, require_parent, resolve, set_oc_headers, write_preconditions,
-};
+use crate::methods::put::check_file_write;
 use crate::path::DavPath;
+
+use super::{assemble_into, check_total, file_order, store_chunk};
 
 /// Most chunks accepted per transfer (10 MB chunks → 100 GB).
 const MAX_CHUNKS: u64 = 10_000;
@@ -75,40 +73,17 @@ pub(crate) async fn put_chunk<B: DavBackend>(
     chunk: ChunkRequest,
     body: Body,
 ) -> Result<Response, DavError> {
-    let current = resolve(ctx, &chunk.target).await?;
-    if current.as_ref().is_some_and(|e| e.is_collection) {
-        return Err(
-            DavError::method_not_allowed("An dieser Stelle existiert bereits ein Ordner.")
-                .with_header(header::ALLOW, HeaderValue::from_static(ALLOW)),
-        );
-    }
-    if current.is_none() {
-        require_parent(ctx, &chunk.target).await?;
-    }
-    let expect = write_preconditions(&ctx.headers, current.as_ref())?;
-    let mut targets = vec![Target::one(&chunk.target)];
-    if current.is_none() {
-        targets.extend(Target::parent_of(&chunk.target));
-    }
-    check_write(ctx, &targets, current.as_ref()).await?;
+    let expect = check_file_write(ctx, &chunk.target).await?;
 
     let session = format!("v1-{}-{}", chunk.transfer, chunk.count);
     let total = headers::oc_total_length(&ctx.headers)?;
     ctx.backend
         .upload_create(&ctx.principal, &session, total)
         .await?;
-    let expected = headers::content_length(&ctx.headers)?;
-    let (stream, verdict) = upload_stream(body, expected);
     let name = format!("{:016}", chunk.index);
-    if let Err(e) = ctx
-        .backend
-        .upload_put_chunk(&ctx.principal, &session, &name, stream, expected)
-        .await
-    {
-        return Err(verdict.take().unwrap_or(e));
-    }
+    store_chunk(ctx, &session, &name, body).await?;
 
-    let mut chunks = ctx
+    let chunks = ctx
         .backend
         .upload_chunks(&ctx.principal, &session)
         .await?
@@ -116,32 +91,12 @@ pub(crate) async fn put_chunk<B: DavBackend>(
     if (chunks.len() as u64) < chunk.count {
         return Ok(StatusCode::CREATED.into_response());
     }
-    chunks.sort_by(|a, b| super::chunk_order(&a.name, &b.name));
-    let sum: u64 = chunks.iter().map(|c| c.size).sum();
-    if let Some(total) = total
-        && total != sum
-    {
+    let (names, sum) = file_order(chunks);
+    if let Err(e) = check_total(total, sum) {
         ctx.backend.upload_delete(&ctx.principal, &session).await?;
-        return Err(DavError::bad_request(format!(
-            "Die Teile ergeben nicht {total}, sondern {sum} Bytes."
-        )));
+        return Err(e);
     }
-    let mut opts = write_options(ctx, Some(sum))?;
-    opts.expect = expect;
-    let mtime_applied = opts.mtime.is_some();
-    let names: Vec<String> = chunks.into_iter().map(|c| c.name).collect();
-    let outcome = ctx
-        .backend
-        .upload_assemble(&ctx.principal, &session, &names, &chunk.target, opts)
-        .await?;
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    };
-    let mut resp = status.into_response();
-    set_oc_headers(&mut resp, &outcome.entry, mtime_applied);
-    Ok(resp)
+    assemble_into(ctx, &session, &names, sum, &chunk.target, expect).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::backend::{DavBackend, Entry};
-use crate::context::{ALLOW, Ctx};
+use crate::context::{Ctx, method_not_allowed};
 use crate::error::DavError;
 use crate::headers::{self, RangeRequest, normalize_etag};
 use crate::props::oc_checksum_header;
@@ -25,10 +25,9 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, head: bool) -> Result<Re
                 .insert(header::ETAG, etag_header(&entry.etag));
             return Ok(resp);
         }
-        return Err(
-            DavError::method_not_allowed("Ordner können nicht heruntergeladen werden.")
-                .with_header(header::ALLOW, HeaderValue::from_static(ALLOW)),
-        );
+        return Err(method_not_allowed(
+            "Ordner können nicht heruntergeladen werden.",
+        ));
     }
     if let Some(resp) = conditional(ctx, &entry)? {
         return Ok(resp);

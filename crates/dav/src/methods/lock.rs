@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
 
 use crate::backend::{ActiveLock, DavBackend, Expect, LockScope, WriteOptions};
 use crate::body::{MAX_XML_BODY, collect_limited};
@@ -15,6 +15,8 @@ use crate::headers::{self, Depth};
 use crate::locks::{Target, activelock, check_write, live_locks};
 use crate::xml::write::fragment;
 use crate::xml::{DAV, Element, parse_body};
+
+use super::xml_response;
 
 /// What a LOCK body asks for.
 struct LockInfo {
@@ -67,14 +69,9 @@ fn lock_response(
     );
     activelock(&mut body, prefix, lock, now);
     body.push_str("</d:lockdiscovery></d:prop>\n");
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::XML_CONTENT_TYPE),
-    );
+    let mut resp = xml_response(status, body);
     if let Ok(v) = HeaderValue::from_str(&format!("<{}>", lock.token)) {
-        h.insert("lock-token", v);
+        resp.headers_mut().insert("lock-token", v);
     }
     resp
 }
@@ -206,6 +203,15 @@ mod tests {
     pub(crate) const EXCLUSIVE: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>litmus</D:href></D:owner></D:lockinfo>"#;
     const SHARED: &str = r#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><write/></locktype></lockinfo>"#;
 
+    async fn put_if(t: &TestDav, path: &str, if_header: &str, body: &'static str) -> u16 {
+        t.req("PUT", path)
+            .header("if", if_header)
+            .body(body)
+            .send()
+            .await
+            .status
+    }
+
     fn token(r: &TestResp) -> String {
         r.header("lock-token")
             .map(|t| t.trim_matches(['<', '>']).to_owned())
@@ -237,53 +243,25 @@ mod tests {
         assert_eq!(t.req("LOCK", "/f").body(EXCLUSIVE).send().await.status, 423);
         assert_eq!(t.req("LOCK", "/f").body(SHARED).send().await.status, 423);
         let ifh = format!("(<{tok}>)");
-        assert_eq!(
-            t.req("PUT", "/f")
-                .header("if", &ifh)
-                .body("2")
-                .send()
-                .await
-                .status,
-            204
-        );
+        assert_eq!(put_if(&t, "/f", &ifh, "2").await, 204);
         let bad = format!("(<{tok}> [\"nope\"])");
-        assert_eq!(
-            t.req("PUT", "/f")
-                .header("if", &bad)
-                .body("3")
-                .send()
-                .await
-                .status,
-            412
-        );
+        assert_eq!(put_if(&t, "/f", &bad, "3").await, 412);
         // A list that holds without a valid token: locked (423). A list that fails: 412.
         assert_eq!(
-            t.req("PUT", "/f")
-                .header("if", "(<opaquelocktoken:bogus>) (Not <DAV:no-lock>)")
-                .body("3")
-                .send()
-                .await
-                .status,
+            put_if(
+                &t,
+                "/f",
+                "(<opaquelocktoken:bogus>) (Not <DAV:no-lock>)",
+                "3"
+            )
+            .await,
             423
         );
         assert_eq!(
-            t.req("PUT", "/f")
-                .header("if", "(<opaquelocktoken:bogus>)")
-                .body("3")
-                .send()
-                .await
-                .status,
+            put_if(&t, "/f", "(<opaquelocktoken:bogus>)", "3").await,
             412
         );
-        assert_eq!(
-            t.req("PUT", "/f")
-                .header("if", "(<DAV:no-lock>)")
-                .body("3")
-                .send()
-                .await
-                .status,
-            412
-        );
+        assert_eq!(put_if(&t, "/f", "(<DAV:no-lock>)", "3").await, 412);
         // Refresh.
         let r = t
             .req("LOCK", "/f")
@@ -295,30 +273,16 @@ mod tests {
         assert!(r.body.contains("Second-500"));
         // Discovery.
         let r = t
-            .req("PROPFIND", "/f")
-            .header("depth", "0")
+            .propfind("/f", "0")
             .body(r#"<propfind xmlns="DAV:"><prop><lockdiscovery/></prop></propfind>"#)
             .send()
             .await;
         assert!(r.body.contains(&tok));
         // Unlock.
         let lt = format!("<{tok}>");
-        assert_eq!(
-            t.req("UNLOCK", "/f")
-                .header("lock-token", &lt)
-                .send()
-                .await
-                .status,
-            204
-        );
-        assert_eq!(
-            t.req("UNLOCK", "/f")
-                .header("lock-token", &lt)
-                .send()
-                .await
-                .status,
-            409
-        );
+        let unlock = || t.req("UNLOCK", "/f").header("lock-token", &lt).send();
+        assert_eq!(unlock().await.status, 204);
+        assert_eq!(unlock().await.status, 409);
         assert_eq!(t.req("PUT", "/f").body("4").send().await.status, 204);
     }
 
@@ -332,15 +296,7 @@ mod tests {
         assert_ne!(token(&a), token(&b));
         assert_eq!(t.req("LOCK", "/f").body(EXCLUSIVE).send().await.status, 423);
         let ifh = format!("(<{}>)", token(&b));
-        assert_eq!(
-            t.req("PUT", "/f")
-                .header("if", &ifh)
-                .body("2")
-                .send()
-                .await
-                .status,
-            204
-        );
+        assert_eq!(put_if(&t, "/f", &ifh, "2").await, 204);
     }
 
     #[tokio::test]
@@ -353,15 +309,7 @@ mod tests {
         assert_eq!(t.req("PUT", "/d/new").body("x").send().await.status, 423);
         assert_eq!(t.req("MKCOL", "/d/sub").send().await.status, 423);
         let ifh = format!("<http://localhost/remote.php/dav/files/alice/d> (<{tok}>)");
-        assert_eq!(
-            t.req("PUT", "/d/new")
-                .header("if", &ifh)
-                .body("x")
-                .send()
-                .await
-                .status,
-            201
-        );
+        assert_eq!(put_if(&t, "/d/new", &ifh, "x").await, 201);
         let r = t
             .req("MOVE", "/d/new")
             .header("destination", "/remote.php/dav/files/alice/moved")

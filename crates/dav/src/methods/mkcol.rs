@@ -2,16 +2,16 @@
 //! is 409; a body is 415 (we support no extended MKCOL).
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 
 use crate::backend::DavBackend;
 use crate::body::has_content;
-use crate::context::{ALLOW, Ctx};
+use crate::context::{Ctx, method_not_allowed};
 use crate::error::DavError;
 use crate::locks::{Target, check_write};
 
-use super::set_oc_headers;
+use super::changed_response;
 
 pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Response, DavError> {
     if has_content(body).await? {
@@ -20,18 +20,12 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
         ));
     }
     if super::resolve(ctx, &ctx.path).await?.is_some() {
-        return Err(
-            DavError::method_not_allowed("Der Ordner existiert bereits.")
-                .with_header(header::ALLOW, HeaderValue::from_static(ALLOW)),
-        );
+        return Err(method_not_allowed("Der Ordner existiert bereits."));
     }
     super::require_parent(ctx, &ctx.path).await?;
-    let mut targets = vec![Target::one(&ctx.path)];
-    targets.extend(Target::parent_of(&ctx.path));
-    check_write(ctx, &targets, None).await?;
+    check_write(ctx, &Target::for_write(&ctx.path, true), None).await?;
     let entry = ctx.backend.mkcol(&ctx.principal, &ctx.path).await?;
-    let mut resp = StatusCode::CREATED.into_response();
-    set_oc_headers(&mut resp, &entry, false);
+    let mut resp = changed_response(true, &entry, false);
     resp.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     Ok(resp)

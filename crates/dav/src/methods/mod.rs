@@ -13,8 +13,8 @@ pub mod put;
 mod transfer;
 pub mod unlock;
 
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::backend::{DavBackend, Entry, Expect, Want};
 use crate::context::Ctx;
@@ -86,9 +86,15 @@ pub(crate) fn etag_header(etag: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-/// The ownCloud response headers after a change: `ETag`, `OC-ETag`, `OC-FileId`, and
-/// `X-OC-MTime: accepted` when the client's mtime was applied.
-pub(crate) fn set_oc_headers(resp: &mut Response, entry: &Entry, mtime_applied: bool) {
+/// The answer to a change: 201 when it created `entry`, else 204, with the ownCloud headers
+/// `ETag`, `OC-ETag`, `OC-FileId`, and `X-OC-MTime: accepted` when the client's mtime was applied.
+pub(crate) fn changed_response(created: bool, entry: &Entry, mtime_applied: bool) -> Response {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    };
+    let mut resp = status.into_response();
     let h = resp.headers_mut();
     if !entry.is_collection {
         h.insert("etag", etag_header(&entry.etag));
@@ -100,4 +106,15 @@ pub(crate) fn set_oc_headers(resp: &mut Response, entry: &Entry, mtime_applied: 
     if mtime_applied {
         h.insert("x-oc-mtime", HeaderValue::from_static("accepted"));
     }
+    resp
+}
+
+/// A multistatus (or other XML) body with the one content type the clients accept.
+pub(crate) fn xml_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::XML_CONTENT_TYPE),
+    );
+    resp
 }

@@ -3,8 +3,8 @@
 //! and no supported client needs it.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use crate::backend::{ActiveLock, DavBackend, Entry, PropName, Want};
 use crate::body::{MAX_XML_BODY, collect_limited};
@@ -15,6 +15,8 @@ use crate::locks::live_locks;
 use crate::props::{Live, RenderCtx, render};
 use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, escape, named_element, status_line};
 use crate::xml::{DAV, Element, parse_body};
+
+use super::xml_response;
 
 /// What the client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,10 +100,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
     // rather than fail clients that simply forget the header.
     let depth = headers::depth(&ctx.headers)?.unwrap_or(Depth::One);
     if depth == Depth::Infinity {
-        return Err(
-            DavError::forbidden("PROPFIND mit Depth: infinity wird nicht unterstützt.")
-                .with_condition("propfind-finite-depth"),
-        );
+        return Err(finite_depth_required());
     }
     let raw = collect_limited(body, headers::content_length(&ctx.headers)?, MAX_XML_BODY).await?;
     let request = parse_request(parse_body(&raw)?)?;
@@ -122,12 +121,13 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
         Vec::new()
     };
     let body = render_multistatus(ctx, &request, &entry, &children, &locks);
-    let mut resp = (StatusCode::MULTI_STATUS, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::XML_CONTENT_TYPE),
-    );
-    Ok(resp)
+    Ok(xml_response(StatusCode::MULTI_STATUS, body))
+}
+
+/// The refusal of `Depth: infinity`, on the files tree and in the upload area alike.
+pub(crate) fn finite_depth_required() -> DavError {
+    DavError::forbidden("PROPFIND mit Depth: infinity wird nicht unterstützt.")
+        .with_condition("propfind-finite-depth")
 }
 
 fn render_multistatus<B: DavBackend>(
@@ -250,12 +250,7 @@ mod tests {
         t.mkcol("/sub").await;
         t.put("/sub/a%20b.txt", "hello").await;
         t.put("/sub/c.txt", "x").await;
-        let r = t
-            .req("PROPFIND", "/sub")
-            .header("depth", "1")
-            .body(OC_BODY)
-            .send()
-            .await;
+        let r = t.propfind("/sub", "1").body(OC_BODY).send().await;
         assert_eq!(r.status, 207);
         assert_eq!(
             r.header("content-type"),
@@ -285,25 +280,17 @@ mod tests {
     #[tokio::test]
     async fn depth_rules() {
         let t = TestDav::new();
-        let r = t
-            .req("PROPFIND", "/")
-            .header("depth", "infinity")
-            .send()
-            .await;
+        let r = t.propfind("/", "infinity").send().await;
         assert_eq!(r.status, 403);
         assert!(r.body.contains("<d:propfind-finite-depth/>"));
-        let r = t.req("PROPFIND", "/").header("depth", "0").send().await;
+        let r = t.propfind("/", "0").send().await;
         assert_eq!(r.status, 207);
         assert!(
             r.body
                 .contains("<d:href>/remote.php/dav/files/alice/</d:href>")
         );
         assert!(r.body.contains("<d:supportedlock>"));
-        let r = t
-            .req("PROPFIND", "/missing")
-            .header("depth", "0")
-            .send()
-            .await;
+        let r = t.propfind("/missing", "0").send().await;
         assert_eq!(r.status, 404);
         assert!(r.body.contains("Sabre\\DAV\\Exception\\NotFound"));
     }
@@ -318,16 +305,14 @@ mod tests {
             207
         );
         let r = t
-            .req("PROPFIND", "/f")
-            .header("depth", "0")
+            .propfind("/f", "0")
             .body(r#"<propfind xmlns="DAV:"><propname/></propfind>"#)
             .send()
             .await;
         assert!(r.body.contains("<color xmlns=\"urn:z\"/>"), "{}", r.body);
         assert!(r.body.contains("<d:getetag/>"));
         let r = t
-            .req("PROPFIND", "/f")
-            .header("depth", "0")
+            .propfind("/f", "0")
             .body(r#"<propfind xmlns="DAV:"><allprop/></propfind>"#)
             .send()
             .await;
@@ -338,55 +323,18 @@ mod tests {
     async fn hostile_bodies() {
         let t = TestDav::new();
         let laughs = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><propfind xmlns="DAV:"><prop>&b;</prop></propfind>"#;
-        assert_eq!(
-            t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(laughs)
-                .send()
-                .await
-                .status,
-            400
-        );
+        assert_eq!(t.propfind("/", "0").body(laughs).send().await.status, 400);
         let big = format!(
             "<propfind xmlns=\"DAV:\"><prop>{}</prop></propfind>",
             "<a/>".repeat(300_000)
         );
-        assert_eq!(
-            t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(big)
-                .send()
-                .await
-                .status,
-            413
-        );
+        assert_eq!(t.propfind("/", "0").body(big).send().await.status, 413);
         let deep = format!("{}{}", "<a>".repeat(200), "</a>".repeat(200));
-        assert_eq!(
-            t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(deep)
-                .send()
-                .await
-                .status,
-            400
-        );
-        assert_eq!(
-            t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body("<foo>")
-                .send()
-                .await
-                .status,
-            400
-        );
+        assert_eq!(t.propfind("/", "0").body(deep).send().await.status, 400);
+        assert_eq!(t.propfind("/", "0").body("<foo>").send().await.status, 400);
         let wrong_root = r#"<foo xmlns="DAV:"/>"#;
         assert_eq!(
-            t.req("PROPFIND", "/")
-                .header("depth", "0")
-                .body(wrong_root)
-                .send()
-                .await
-                .status,
+            t.propfind("/", "0").body(wrong_root).send().await.status,
             400
         );
     }
@@ -395,24 +343,14 @@ mod tests {
     async fn prefix_is_derived_when_nested_without_extension() {
         let t = TestDav::new();
         t.mkcol("/d").await;
-        let r = t
-            .req("PROPFIND", "/d/")
-            .header("depth", "0")
-            .without_mount_prefix()
-            .send()
-            .await;
+        let r = t.propfind("/d/", "0").without_mount_prefix().send().await;
         assert!(
             r.body
                 .contains("<d:href>/remote.php/dav/files/alice/d/</d:href>"),
             "{}",
             r.body
         );
-        let r = t
-            .req("PROPFIND", "")
-            .header("depth", "0")
-            .without_mount_prefix()
-            .send()
-            .await;
+        let r = t.propfind("", "0").without_mount_prefix().send().await;
         assert!(
             r.body
                 .contains("<d:href>/remote.php/dav/files/alice/</d:href>"),
@@ -424,11 +362,7 @@ mod tests {
     #[tokio::test]
     async fn dot_dot_is_refused() {
         let t = TestDav::new();
-        let r = t
-            .req("PROPFIND", "/a/%2e%2e/b")
-            .header("depth", "0")
-            .send()
-            .await;
+        let r = t.propfind("/a/%2e%2e/b", "0").send().await;
         assert_eq!(r.status, 400);
     }
 }

@@ -6,8 +6,8 @@
 use std::time::SystemTime;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use crate::backend::{DavBackend, DeadProp, PropName, PropOp, PropPatch};
 use crate::body::{MAX_XML_BODY, collect_limited};
@@ -21,6 +21,7 @@ use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, escape, fragment, na
 use crate::xml::{DAV, parse_body};
 
 use super::propfind::propstat;
+use super::xml_response;
 
 /// rclone sends unix seconds; others an HTTP date.
 fn parse_mtime(v: &str) -> Option<SystemTime> {
@@ -115,12 +116,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
     }
     out.push_str("</d:response>");
     out.push_str(MULTISTATUS_END);
-    let mut resp = (StatusCode::MULTI_STATUS, out).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::XML_CONTENT_TYPE),
-    );
-    Ok(resp)
+    Ok(xml_response(StatusCode::MULTI_STATUS, out))
 }
 
 #[cfg(test)]
@@ -137,8 +133,7 @@ mod tests {
         assert!(r.body.contains("HTTP/1.1 200 OK"), "{}", r.body);
         assert!(!r.body.contains("424"));
         let r = t
-            .req("PROPFIND", "/f")
-            .header("depth", "0")
+            .propfind("/f", "0")
             .body(r#"<propfind xmlns="DAV:"><prop><getlastmodified/></prop></propfind>"#)
             .send()
             .await;
@@ -160,8 +155,7 @@ mod tests {
         assert!(r.body.contains("HTTP/1.1 424 Failed Dependency"));
         assert!(r.body.contains("cannot-modify-protected-property"));
         let r = t
-            .req("PROPFIND", "/f")
-            .header("depth", "0")
+            .propfind("/f", "0")
             .body(r#"<propfind xmlns="DAV:"><prop><a xmlns="urn:z"/></prop></propfind>"#)
             .send()
             .await;
@@ -179,8 +173,7 @@ mod tests {
         let body = r#"<propertyupdate xmlns="DAV:" xmlns:z="urn:z"><set><prop><z:a>1</z:a><z:b><x xmlns="urn:y">v</x></z:b></prop></set><remove><prop><z:a/></prop></remove></propertyupdate>"#;
         assert_eq!(t.req("PROPPATCH", "/f").body(body).send().await.status, 207);
         let r = t
-            .req("PROPFIND", "/f")
-            .header("depth", "0")
+            .propfind("/f", "0")
             .body(r#"<propfind xmlns="DAV:" xmlns:z="urn:z"><prop><z:a/><z:b/></prop></propfind>"#)
             .send()
             .await;

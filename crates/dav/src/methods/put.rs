@@ -2,23 +2,26 @@
 //! with the ownCloud headers. Chunking-v1 chunk names are diverted to [`crate::chunking::v1`].
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 
-use crate::backend::{DavBackend, WriteOptions};
+use crate::backend::{DavBackend, Expect, WriteOptions};
 use crate::body::upload_stream;
 use crate::chunking;
-use crate::context::{ALLOW, Ctx};
+use crate::context::{Ctx, method_not_allowed};
 use crate::error::DavError;
 use crate::headers;
 use crate::locks::{Target, check_write};
+use crate::path::DavPath;
 
-use super::set_oc_headers;
+use super::changed_response;
 
-/// The client's description of an upload, shared by PUT, v1 chunks and the NG final MOVE.
+/// The client's description of an upload, shared by PUT, v1 chunks and the NG final MOVE;
+/// `expect` is what [`write_preconditions`](super::write_preconditions) found.
 pub(crate) fn write_options<B: DavBackend>(
     ctx: &Ctx<B>,
     expected_len: Option<u64>,
+    expect: Expect,
 ) -> Result<WriteOptions, DavError> {
     Ok(WriteOptions {
         mtime: headers::oc_mtime(&ctx.headers)?,
@@ -29,8 +32,30 @@ pub(crate) fn write_options<B: DavBackend>(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        expect: crate::backend::Expect::Any,
+        expect,
     })
+}
+
+/// Everything checked before the first byte of a file upload (PUT or a v1 chunk) to `path` is
+/// read: it is no collection, a new file's parent exists, the conditional headers hold and no
+/// lock stands in the way. Returns what the backend must re-check atomically.
+pub(crate) async fn check_file_write<B: DavBackend>(
+    ctx: &Ctx<B>,
+    path: &DavPath,
+) -> Result<Expect, DavError> {
+    let current = super::resolve(ctx, path).await?;
+    if current.as_ref().is_some_and(|e| e.is_collection) {
+        return Err(method_not_allowed(
+            "An dieser Stelle existiert bereits ein Ordner.",
+        ));
+    }
+    if current.is_none() {
+        super::require_parent(ctx, path).await?;
+    }
+    let expect = super::write_preconditions(&ctx.headers, current.as_ref())?;
+    let targets = Target::for_write(path, current.is_none());
+    check_write(ctx, &targets, current.as_ref()).await?;
+    Ok(expect)
 }
 
 pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Response, DavError> {
@@ -43,29 +68,13 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
     if let Some(chunk) = chunking::v1::parse_request(ctx)? {
         return chunking::v1::put_chunk(ctx, chunk, body).await;
     }
-    let current = super::resolve(ctx, &ctx.path).await?;
-    if current.as_ref().is_some_and(|e| e.is_collection) {
-        return Err(
-            DavError::method_not_allowed("An dieser Stelle existiert bereits ein Ordner.")
-                .with_header(header::ALLOW, HeaderValue::from_static(ALLOW)),
-        );
-    }
-    if current.is_none() {
-        super::require_parent(ctx, &ctx.path).await?;
-    }
-    let expect = super::write_preconditions(&ctx.headers, current.as_ref())?;
-    let mut targets = vec![Target::one(&ctx.path)];
-    if current.is_none() {
-        targets.extend(Target::parent_of(&ctx.path));
-    }
-    check_write(ctx, &targets, current.as_ref()).await?;
+    let expect = check_file_write(ctx, &ctx.path).await?;
 
     let expected = match headers::content_length(&ctx.headers)? {
         Some(n) => Some(n),
         None => headers::oc_total_length(&ctx.headers)?,
     };
-    let mut opts = write_options(ctx, expected)?;
-    opts.expect = expect;
+    let opts = write_options(ctx, expected, expect)?;
     let mtime_applied = opts.mtime.is_some();
     let (stream, verdict) = upload_stream(body, expected);
     let outcome = match ctx
@@ -77,13 +86,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
         // Our own length check explains the failure better than the backend's I/O error.
         Err(e) => return Err(verdict.take().unwrap_or(e)),
     };
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    };
-    let mut resp = status.into_response();
-    set_oc_headers(&mut resp, &outcome.entry, mtime_applied);
+    let mut resp = changed_response(outcome.created, &outcome.entry, mtime_applied);
     resp.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     Ok(resp)

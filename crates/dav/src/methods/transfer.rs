@@ -1,7 +1,6 @@
 //! What COPY and MOVE share: Destination, Overwrite, Depth and lock checks (RFC 4918 §9.8, §9.9).
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::backend::{DavBackend, TransferOptions};
 use crate::context::Ctx;
@@ -9,7 +8,7 @@ use crate::error::DavError;
 use crate::headers::{self, Depth};
 use crate::locks::{Target, check_write, drop_locks_below};
 
-use super::set_oc_headers;
+use super::changed_response;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -92,12 +91,5 @@ pub(crate) async fn transfer<B: DavBackend>(
             e
         }
     };
-    let status = if existing.is_some() {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
-    };
-    let mut resp = status.into_response();
-    set_oc_headers(&mut resp, &entry, mtime_applied);
-    Ok(resp)
+    Ok(changed_response(existing.is_none(), &entry, mtime_applied))
 }

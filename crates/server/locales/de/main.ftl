@@ -174,3 +174,4 @@ col-last-used = Zuletzt verwendet
 last-used-never = noch nie
 err-app-password-label = Bitte geben Sie eine Bezeichnung an (höchstens 100 Zeichen).
 nav-app-passwords = App-Passwörter
+err-checksum-mismatch = Die übertragene Datei stimmt nicht mit der angegebenen Prüfsumme überein. Die Datei wurde nicht gespeichert. Bitte versuchen Sie es erneut.

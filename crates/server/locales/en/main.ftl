@@ -174,3 +174,4 @@ col-last-used = Last used
 last-used-never = never
 err-app-password-label = Please enter a label (at most 100 characters).
 nav-app-passwords = App passwords
+err-checksum-mismatch = The transferred file does not match the checksum given. The file has not been stored. Please try again.

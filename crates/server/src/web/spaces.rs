@@ -258,6 +258,8 @@ pub async fn upload(
                     content_type,
                     overwrite: false,
                     declared_size: None,
+                    mtime: None,
+                    checksum: None,
                 };
                 let counter = tally.clone();
                 let mut stream = field.map(move |r| {

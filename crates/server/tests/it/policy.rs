@@ -48,6 +48,8 @@ async fn ingest(
                 content_type: Some("application/pdf".into()),
                 overwrite,
                 declared_size: None,
+                mtime: None,
+                checksum: None,
             },
             body(content),
         )
@@ -842,4 +844,91 @@ async fn concurrent_deletes_free_the_quota_once() {
         1
     );
     t.finish().await;
+}
+
+/// What the sync clients send with an upload: a checksum that must match (else nothing
+/// is stored) and the file's modification time, both kept on the node.
+#[tokio::test]
+async fn claimed_checksums_are_verified_and_client_mtimes_kept() {
+    use amtsbote_core::storage::digests::ClaimedChecksum;
+    let t = TestApp::spawn().await;
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    let access = t
+        .app
+        .open_space(&actor(&t, "user.a").await, t.space_a.id)
+        .await
+        .expect("open");
+    let content = bytes(70_000, 9);
+    // Computed independently of the server's code.
+    let sha1: String = sha1::Sha1::digest(&content)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    let upload = |name: &str, claim: &str, mtime: Option<i64>| Upload {
+        folder_id: an,
+        name: name.into(),
+        content_type: None,
+        overwrite: false,
+        declared_size: Some(content.len() as u64),
+        mtime,
+        checksum: ClaimedChecksum::parse(claim),
+    };
+    let wrong = format!("SHA1:{}", "0".repeat(40));
+    let err = t
+        .app
+        .ingest(
+            &access,
+            upload("Falsch.pdf", &wrong, None),
+            body(content.clone()),
+        )
+        .await
+        .expect_err("mismatch");
+    assert!(matches!(err, Error::ChecksumMismatch), "{err:?}");
+    assert_eq!(err.kind(), amtsbote_core::ErrorKind::BadInput);
+    assert_eq!(
+        t.stored_files(),
+        (0, 0),
+        "nothing kept of a mismatching upload"
+    );
+    assert!(node_id(&t, &t.space_a, an, "Falsch.pdf").await.is_none());
+
+    let mtime = 1_600_000_000_000;
+    let ok = t
+        .app
+        .ingest(
+            &access,
+            upload(
+                "Richtig.pdf",
+                &format!("sha1:{}", sha1.to_uppercase()),
+                Some(mtime),
+            ),
+            body(content.clone()),
+        )
+        .await
+        .expect("matching checksum");
+    assert_eq!(ok.node.sha1.as_deref(), Some(sha1.as_str()));
+    assert_eq!(ok.node.mtime, Some(mtime));
+    assert_eq!(
+        ok.node.sha256.as_deref(),
+        Some(hex_sha256(&content).as_str())
+    );
+    let md5_wrong = format!("MD5:{}", "f".repeat(32));
+    let err = t
+        .app
+        .ingest(
+            &access,
+            upload("Md5.pdf", &md5_wrong, None),
+            body(content.clone()),
+        )
+        .await
+        .expect_err("md5 mismatch");
+    assert!(matches!(err, Error::ChecksumMismatch));
+    t.finish().await;
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
