@@ -1,8 +1,11 @@
 //! Member spaces: the folder tree of one member, created from the folder template.
 
+pub mod copy;
+pub mod download;
 pub mod names;
 pub mod nodes;
 pub mod permissions;
+pub mod tree;
 
 use crate::App;
 use crate::auth::actor::Actor;

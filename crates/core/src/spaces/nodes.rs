@@ -21,6 +21,8 @@ macro_rules! select_nodes {
         )
     };
 }
+// Shared with the sibling modules (tree.rs) so that there is still one column list.
+pub(crate) use select_nodes;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Node {
@@ -166,6 +168,95 @@ pub(crate) async fn touch_ancestors(
         }
     }
     Ok(())
+}
+
+/// What removing a node's rows frees: its bytes (content and kept versions) and the
+/// blobs to remove once the transaction has committed.
+pub(crate) struct Removed {
+    pub freed: i64,
+    pub blobs: Vec<String>,
+}
+
+/// Deletes one node's rows (its kept versions, then the node itself) and audits the
+/// deletion, inside the caller's transaction. The caller holds the space lock, has
+/// re-read `node` with [`load_in`], checked the permission and that no children are
+/// left, and then adjusts the quota ([`free_quota`]), the ETags and, after commit,
+/// removes the blobs ([`remove_blobs`]). Shared by every way of deleting a node
+/// (single delete, recursive delete, replacing on move) so they free exactly alike.
+pub(crate) async fn remove_rows(
+    app: &App,
+    tx: &mut Tx,
+    access: &SpaceAccess,
+    node: &Node,
+) -> Result<Removed> {
+    let versions: Vec<(String, i64)> = app
+        .db
+        .qa::<(String, i64)>(
+            "SELECT blob_id, size FROM node_versions WHERE space_id = ? AND node_id = ?",
+        )
+        .bind(access.space_id())
+        .bind(node.id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let freed = node.size + versions.iter().map(|(_, s)| *s).sum::<i64>();
+    app.db
+        .q("DELETE FROM node_versions WHERE space_id = ? AND node_id = ?")
+        .bind(access.space_id())
+        .bind(node.id)
+        .execute(&mut **tx)
+        .await?;
+    let deleted = app
+        .db
+        .q("DELETE FROM nodes WHERE space_id = ? AND id = ?")
+        .bind(access.space_id())
+        .bind(node.id)
+        .execute(&mut **tx)
+        .await?;
+    if deleted.rows_affected() != 1 {
+        return Err(Error::NotFound);
+    }
+    app.audit(
+        &mut **tx,
+        AuditEvent::new(
+            access.actor(),
+            "node.delete",
+            format!("node:{} name:{}", node.id, node.name),
+        )
+        .member(access.member().id)
+        .detail(format!("kind={} size={}", node.kind, node.size)),
+    )
+    .await?;
+    let blobs = node
+        .blob_id
+        .clone()
+        .into_iter()
+        .chain(versions.into_iter().map(|(b, _)| b))
+        .collect();
+    Ok(Removed { freed, blobs })
+}
+
+/// Gives `bytes` back to the space's quota (inside the transaction that removed them).
+pub(crate) async fn free_quota(app: &App, tx: &mut Tx, space_id: i64, bytes: i64) -> Result<()> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    app.db
+        .q("UPDATE spaces SET used_bytes = used_bytes - ? WHERE id = ?")
+        .bind(bytes)
+        .bind(space_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes blobs whose rows are committed as gone. A failure only leaves an
+/// unreferenced blob, which the cleanup job removes later.
+pub(crate) async fn remove_blobs(app: &App, blobs: Vec<String>) {
+    for blob in blobs {
+        if let Err(e) = app.blobs.delete(&blob).await {
+            tracing::warn!(blob = %blob, error = %e, "blob removal failed; cleanup will retry");
+        }
+    }
 }
 
 impl App {
@@ -363,60 +454,11 @@ impl App {
         if children > 0 {
             return Err(Error::FolderNotEmpty);
         }
-        let versions: Vec<(String, i64)> = self
-            .db
-            .qa::<(String, i64)>(
-                "SELECT blob_id, size FROM node_versions WHERE space_id = ? AND node_id = ?",
-            )
-            .bind(access.space_id())
-            .bind(node.id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let freed = node.size + versions.iter().map(|(_, s)| *s).sum::<i64>();
-        self.db
-            .q("DELETE FROM node_versions WHERE space_id = ? AND node_id = ?")
-            .bind(access.space_id())
-            .bind(node.id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = self
-            .db
-            .q("DELETE FROM nodes WHERE space_id = ? AND id = ?")
-            .bind(access.space_id())
-            .bind(node.id)
-            .execute(&mut *tx)
-            .await?;
-        if deleted.rows_affected() != 1 {
-            return Err(Error::NotFound);
-        }
-        self.db
-            .q("UPDATE spaces SET used_bytes = used_bytes - ? WHERE id = ?")
-            .bind(freed)
-            .bind(access.space_id())
-            .execute(&mut *tx)
-            .await?;
+        let removed = remove_rows(self, &mut tx, access, &node).await?;
+        free_quota(self, &mut tx, access.space_id(), removed.freed).await?;
         touch_ancestors(self, &mut tx, access.space_id(), parent_id).await?;
-        self.audit(
-            &mut *tx,
-            AuditEvent::new(
-                access.actor(),
-                "node.delete",
-                format!("node:{} name:{}", node.id, node.name),
-            )
-            .member(access.member().id)
-            .detail(format!("kind={} size={}", node.kind, node.size)),
-        )
-        .await?;
         tx.commit().await?;
-        let blobs = node
-            .blob_id
-            .into_iter()
-            .chain(versions.into_iter().map(|(b, _)| b));
-        for blob in blobs {
-            if let Err(e) = self.blobs.delete(&blob).await {
-                tracing::warn!(blob = %blob, error = %e, "blob removal failed; cleanup will retry");
-            }
-        }
+        remove_blobs(self, removed.blobs).await;
         Ok(())
     }
 

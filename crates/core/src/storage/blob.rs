@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use tokio::fs;
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
@@ -23,6 +23,15 @@ pub trait StagedBlob: Send {
 pub trait BlobStore: Send + Sync + 'static {
     async fn stage(&self) -> io::Result<Box<dyn StagedBlob>>;
     async fn open(&self, blob_id: &str) -> io::Result<BlobReader>;
+    /// `len` bytes (all to the end when None) from byte `start` on. A range past the end
+    /// reads as empty or short, never as an error: the caller checks it against the
+    /// size it knows from the database, which is the authority on what the file is.
+    async fn open_range(
+        &self,
+        blob_id: &str,
+        start: u64,
+        len: Option<u64>,
+    ) -> io::Result<BlobReader>;
     async fn delete(&self, blob_id: &str) -> io::Result<()>;
     /// Blob ids with their age in milliseconds, for the cleanup job.
     async fn list(&self) -> io::Result<Vec<(String, u64)>>;
@@ -150,6 +159,24 @@ impl BlobStore for LocalDisk {
         Ok(Box::pin(f))
     }
 
+    async fn open_range(
+        &self,
+        blob_id: &str,
+        start: u64,
+        len: Option<u64>,
+    ) -> io::Result<BlobReader> {
+        // Same id check as `open`: the path comes from the id, never from the request.
+        let mut f = fs::File::open(self.blob_path(blob_id)?).await?;
+        // Seeking past the end is allowed; reads there return nothing.
+        f.seek(io::SeekFrom::Start(start)).await?;
+        Ok(match len {
+            // `take` stops at `len` without reading further into the file, so a small
+            // range of a large blob costs only what it returns.
+            Some(len) => Box::pin(f.take(len)),
+            None => Box::pin(f),
+        })
+    }
+
     async fn delete(&self, blob_id: &str) -> io::Result<()> {
         match fs::remove_file(self.blob_path(blob_id)?).await {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -232,6 +259,60 @@ mod tests {
         assert!(store.open("../../etc/passwd").await.is_err());
         store.delete(&id).await.expect("delete");
         assert!(store.open(&id).await.is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    async fn read_range(store: &LocalDisk, id: &str, start: u64, len: Option<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        store
+            .open_range(id, start, len)
+            .await
+            .expect("open_range")
+            .read_to_end(&mut out)
+            .await
+            .expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn ranges_read_exactly_the_requested_bytes() {
+        let dir = std::env::temp_dir().join(format!("amtsbote-blob-{}", crate::ids::token(6)));
+        let store = LocalDisk::open_dir(&dir).await.expect("store");
+        let content: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut staged = store.stage().await.expect("stage");
+        staged.write(&content).await.expect("write");
+        let id = staged.commit().await.expect("commit");
+
+        // Whole file, both ways of asking.
+        assert_eq!(read_range(&store, &id, 0, None).await, content);
+        assert_eq!(read_range(&store, &id, 0, Some(1000)).await, content);
+        // Edges: first byte, last byte, a middle slice, the tail from an offset.
+        assert_eq!(read_range(&store, &id, 0, Some(1)).await, &content[..1]);
+        assert_eq!(read_range(&store, &id, 999, Some(1)).await, &content[999..]);
+        assert_eq!(
+            read_range(&store, &id, 300, Some(200)).await,
+            &content[300..500]
+        );
+        assert_eq!(read_range(&store, &id, 700, None).await, &content[700..]);
+        // A zero-length range is empty.
+        assert!(read_range(&store, &id, 10, Some(0)).await.is_empty());
+        // A length beyond the end stops at the end.
+        assert_eq!(
+            read_range(&store, &id, 900, Some(5000)).await,
+            &content[900..]
+        );
+        // Starting at (or past) the size reads nothing, without an error.
+        assert!(read_range(&store, &id, 1000, None).await.is_empty());
+        assert!(read_range(&store, &id, 1000, Some(10)).await.is_empty());
+        assert!(read_range(&store, &id, 5000, None).await.is_empty());
+        // The id is validated exactly as for `open`.
+        assert!(store.open_range("../../etc/passwd", 0, None).await.is_err());
+        assert!(
+            store
+                .open_range(&id.to_uppercase(), 0, Some(1))
+                .await
+                .is_err()
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

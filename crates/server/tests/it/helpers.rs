@@ -611,3 +611,32 @@ pub async fn signed_in(b: &Browser) -> bool {
         _ => false,
     }
 }
+
+/// The actor an account acts as (for calling the core directly).
+pub async fn actor(t: &TestApp, login: &str) -> amtsbote_core::Actor {
+    t.app
+        .account_by_login(login)
+        .await
+        .expect("db")
+        .expect("account")
+        .actor()
+        .expect("actor")
+}
+
+/// A request body of one chunk, for the core's ingest pipeline.
+pub fn body(
+    v: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(v))])
+}
+
+/// How many replaced versions a node keeps.
+pub async fn versions_of(t: &TestApp, node: i64) -> i64 {
+    t.app
+        .db
+        .qs::<i64>("SELECT COUNT(*) FROM node_versions WHERE node_id = ?")
+        .bind(node)
+        .fetch_one(t.app.db.pool())
+        .await
+        .expect("count")
+}

@@ -3,28 +3,12 @@
 //! root, KVBBG-SB-Posteingang and Postausgang are written by the authority, an_KVBbg by
 //! the member; nobody alters what the other side provided.
 
+use amtsbote_core::Error;
 use amtsbote_core::storage::ingest::Upload;
-use amtsbote_core::{Actor, Error};
-use bytes::Bytes;
-use futures_util::Stream;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Browser, Opts, TestApp, bytes, node_id};
-
-async fn actor(t: &TestApp, login: &str) -> Actor {
-    t.app
-        .account_by_login(login)
-        .await
-        .expect("db")
-        .expect("account")
-        .actor()
-        .expect("actor")
-}
-
-fn body(v: Vec<u8>) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(v))])
-}
+use crate::helpers::{Browser, Opts, TestApp, actor, body, bytes, node_id, versions_of};
 
 /// Overwrites (or creates) `name` in `folder` through the core's ingest pipeline.
 async fn ingest(
@@ -54,16 +38,6 @@ async fn ingest(
             body(content),
         )
         .await
-}
-
-async fn versions_of(t: &TestApp, node: i64) -> i64 {
-    t.app
-        .db
-        .qs::<i64>("SELECT COUNT(*) FROM node_versions WHERE node_id = ?")
-        .bind(node)
-        .fetch_one(t.app.db.pool())
-        .await
-        .expect("count")
 }
 
 /// Downloads a file of A as `who` and returns status and bytes.
