@@ -2,7 +2,7 @@
 //! by the account holder, shown once. They are what WebDAV clients should use, so the
 //! account password never has to be stored in a client.
 //!
-//! A token looks like `ab3k9-XXXXX-XXXXX-XXXXX-XXXXX`: the first group is a public
+//! A token looks like `ab3k9-Qm7tR-x2PwZ-hN4cV-8kLsE`: the first group is a public
 //! lookup key, the other twenty characters (about 115 bits) are the secret. Only the
 //! SHA-256 of the whole token is stored; with that much entropy a slow hash would add
 //! nothing but cost on every sync request.

@@ -294,23 +294,7 @@ impl TestApp {
         password: &str,
     ) -> Result<Browser, (StatusCode, String)> {
         let http = self.client();
-        let page = http
-            .get(format!("{}/login", self.url))
-            .send()
-            .await
-            .expect("get login");
-        assert_eq!(page.status(), StatusCode::OK);
-        let token = csrf_of(&page.text().await.expect("text"));
-        let resp = http
-            .post(format!("{}/login", self.url))
-            .form(&[
-                ("csrf", token.as_str()),
-                ("login", login),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .expect("post login");
+        let resp = form_login(&http, &self.url, login, password).await;
         if resp.status() != StatusCode::SEE_OTHER {
             let status = resp.status();
             return Err((status, resp.text().await.unwrap_or_default()));
@@ -383,6 +367,32 @@ fn walk(p: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The log-in form as a browser submits it: fetch the form (pre-login cookie and
+/// token), then post the credentials. Returns the POST's response.
+pub async fn form_login(
+    http: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+) -> Response {
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("get login");
+    assert_eq!(page.status(), StatusCode::OK);
+    let token = csrf_of(&page.text().await.expect("text"));
+    http.post(format!("{base}/login"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("login", login),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("post login")
 }
 
 pub fn csrf_of(html: &str) -> String {
@@ -559,18 +569,7 @@ pub fn assert_shows(html: &str, key: &str) {
 /// made without the cookie jar.
 pub async fn session_cookie(t: &TestApp, login: &str) -> (String, String) {
     let http = t.client();
-    let page = http
-        .get(format!("{}/login", t.url))
-        .send()
-        .await
-        .expect("get login");
-    let token = csrf_of(&page.text().await.expect("text"));
-    let resp = http
-        .post(format!("{}/login", t.url))
-        .form(&[("csrf", token.as_str()), ("login", login), ("password", PW)])
-        .send()
-        .await
-        .expect("post login");
+    let resp = form_login(&http, &t.url, login, PW).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let cookie = resp
         .headers()

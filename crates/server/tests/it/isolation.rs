@@ -19,7 +19,7 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Browser, Opts, PW, TestApp, bytes, csrf_of, node_id};
+use crate::helpers::{Browser, Opts, PW, TestApp, bytes, csrf_of, form_login, node_id};
 
 /// Routes that serve no data of any member, with the reason. Everything else in the
 /// route table must be probed by a row of the tables built below.
@@ -120,18 +120,7 @@ async fn session(t: &TestApp, login: &'static str) -> Session {
         .redirect(Policy::none())
         .build()
         .expect("client");
-    let page = http
-        .get(format!("{}/login", t.url))
-        .send()
-        .await
-        .expect("get login");
-    let token = csrf_of(&page.text().await.expect("text"));
-    let r = http
-        .post(format!("{}/login", t.url))
-        .form(&[("csrf", token.as_str()), ("login", login), ("password", PW)])
-        .send()
-        .await
-        .expect("post login");
+    let r = form_login(&http, &t.url, login, PW).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "log-in of {login}");
     let mut b = Browser {
         http,
