@@ -16,6 +16,18 @@ use crate::members::Member;
 use crate::spaces::names::NodeName;
 use crate::spaces::nodes::Node;
 
+/// `SELECT <the columns of Space> FROM spaces <rest>`: one column list for every query
+/// that decodes a [`Space`].
+macro_rules! select_spaces {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, member_id, root_id, used_bytes, quota_bytes, created_at FROM spaces ",
+            $rest
+        )
+    };
+}
+pub(crate) use select_spaces;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Space {
     pub id: i64,
@@ -134,7 +146,7 @@ impl App {
     pub(crate) async fn space_by_id(&self, space_id: i64) -> Result<Option<Space>> {
         Ok(self
             .db
-            .qa::<Space>("SELECT id, member_id, root_id, used_bytes, quota_bytes, created_at FROM spaces WHERE id = ?")
+            .qa::<Space>(select_spaces!("WHERE id = ?"))
             .bind(space_id)
             .fetch_optional(self.db.pool())
             .await?)
@@ -143,7 +155,7 @@ impl App {
     pub async fn space_of_member(&self, member_id: i64) -> Result<Option<Space>> {
         Ok(self
             .db
-            .qa::<Space>("SELECT id, member_id, root_id, used_bytes, quota_bytes, created_at FROM spaces WHERE member_id = ?")
+            .qa::<Space>(select_spaces!("WHERE member_id = ?"))
             .bind(member_id)
             .fetch_optional(self.db.pool())
             .await?)

@@ -221,7 +221,7 @@ impl App {
         let existing = child_by_key(self, &mut tx, space_id, folder.id, &name.key()).await?;
         let space = self
             .db
-            .qa::<crate::spaces::Space>("SELECT id, member_id, root_id, used_bytes, quota_bytes, created_at FROM spaces WHERE id = ?")
+            .qa::<crate::spaces::Space>(crate::spaces::select_spaces!("WHERE id = ?"))
             .bind(space_id)
             .fetch_one(&mut *tx)
             .await?;
