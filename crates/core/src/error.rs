@@ -19,6 +19,12 @@ pub enum Error {
     FolderNotEmpty,
     #[error("checksum mismatch")]
     ChecksumMismatch,
+    /// The target is not in the state the client expected (`If-Match`, `If-None-Match`).
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A WebDAV write lock held by someone else is in the way.
+    #[error("locked")]
+    Locked,
     #[error("file too large (limit {limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("quota exceeded")]
@@ -50,6 +56,8 @@ pub enum ErrorKind {
     Forbidden,
     BadInput,
     Conflict,
+    PreconditionFailed,
+    Locked,
     TooLarge,
     QuotaExceeded,
     Aborted,
@@ -70,6 +78,8 @@ impl Error {
             | Error::WeakPassword(_)
             | Error::ChecksumMismatch => ErrorKind::BadInput,
             Error::AlreadyExists | Error::FolderNotEmpty => ErrorKind::Conflict,
+            Error::PreconditionFailed => ErrorKind::PreconditionFailed,
+            Error::Locked => ErrorKind::Locked,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::QuotaExceeded => ErrorKind::QuotaExceeded,
             Error::UploadAborted(_) => ErrorKind::Aborted,
@@ -95,12 +105,15 @@ impl Error {
                 "display_name" | "member name" | "team name" => "err-field-name",
                 "member number" => "err-field-number",
                 "self-demotion" => "err-self-demotion",
+                "property" => "err-dav-property",
                 _ => "err-invalid-input",
             },
             Error::WeakPassword(k) => k,
             Error::AlreadyExists => "err-already-exists",
             Error::FolderNotEmpty => "err-folder-not-empty",
             Error::ChecksumMismatch => "err-checksum-mismatch",
+            Error::PreconditionFailed => "err-precondition",
+            Error::Locked => "err-locked",
             Error::TooLarge { .. } => "err-too-large",
             Error::QuotaExceeded => "err-quota",
             Error::UploadAborted(_) => "err-upload-aborted",

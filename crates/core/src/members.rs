@@ -223,13 +223,9 @@ impl App {
             .bind(pattern)
             .fetch_all(self.db.pool())
             .await?;
-        let mut out = Vec::with_capacity(all.len());
-        for m in all {
-            if self.sees_member(actor, m.id).await? {
-                out.push(m);
-            }
-        }
-        Ok(out)
+        let ids: Vec<i64> = all.iter().map(|m| m.id).collect();
+        let seen = self.seen_members(actor, &ids).await?;
+        Ok(all.into_iter().filter(|m| seen.contains(&m.id)).collect())
     }
 
     /// Members assigned to a clerk directly or through a team.

@@ -62,6 +62,9 @@ pub struct LimitSettings {
     /// Storage quota per member space in bytes (current files and kept versions);
     /// 0 means unlimited.
     pub space_quota_bytes: u64,
+    /// A chunked upload (WebDAV) that received nothing for this many hours is removed
+    /// with its chunks.
+    pub abandoned_upload_hours: u64,
 }
 
 impl Default for LimitSettings {
@@ -69,6 +72,7 @@ impl Default for LimitSettings {
         Self {
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             space_quota_bytes: 0,
+            abandoned_upload_hours: 24,
         }
     }
 }

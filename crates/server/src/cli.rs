@@ -398,8 +398,8 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                 .cleanup_storage(grace_minutes.saturating_mul(60_000))
                 .await?;
             println!(
-                "removed {} staging files and {} unreferenced blobs",
-                r.staging_removed, r.blobs_removed
+                "removed {} staging files, {} unreferenced blobs, {} abandoned chunked uploads and {} expired locks",
+                r.staging_removed, r.blobs_removed, r.uploads_removed, r.locks_removed
             );
         }
         Command::Serve { .. } | Command::CheckConfig | Command::DevCert { .. } => {

@@ -3,5 +3,6 @@
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod dav_door;
 pub mod startup;
 pub mod web;

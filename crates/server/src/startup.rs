@@ -179,7 +179,8 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
             hsts: tls,
         }),
     };
-    let router = web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let router = crate::dav_door::mount(web::router(state), app.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let (tx, mut rx) = watch::channel(false);
 
@@ -188,10 +189,12 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
     let cleanup = tokio::spawn(async move {
         loop {
             match cleanup_app.cleanup_storage(3_600_000).await {
-                Ok(r) if r.blobs_removed + r.staging_removed > 0 => {
+                Ok(r) if r != Default::default() => {
                     tracing::info!(
                         staging = r.staging_removed,
                         blobs = r.blobs_removed,
+                        uploads = r.uploads_removed,
+                        locks = r.locks_removed,
                         "storage cleanup"
                     )
                 }

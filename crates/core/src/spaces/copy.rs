@@ -156,6 +156,7 @@ impl App {
                     declared_size: Some(size),
                     mtime: source.mtime,
                     checksum: None,
+                    precondition: Default::default(),
                 },
                 ReaderStream::new(reader),
             )

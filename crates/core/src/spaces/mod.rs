@@ -2,9 +2,11 @@
 
 pub mod copy;
 pub mod download;
+pub mod locks;
 pub mod names;
 pub mod nodes;
 pub mod permissions;
+pub mod props;
 pub mod tree;
 
 use crate::App;
@@ -143,7 +145,7 @@ impl App {
         })
     }
 
-    pub(crate) async fn space_by_id(&self, space_id: i64) -> Result<Option<Space>> {
+    pub async fn space_by_id(&self, space_id: i64) -> Result<Option<Space>> {
         Ok(self
             .db
             .qa::<Space>(select_spaces!("WHERE id = ?"))
@@ -177,6 +179,27 @@ impl App {
             member,
             actor: actor.clone(),
         })
+    }
+
+    /// Every member the actor may enter, with the root folder of its space (for the
+    /// staff's WebDAV top level), in a fixed number of queries.
+    pub async fn visible_space_roots(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<(crate::members::MemberListing, Node)>> {
+        let members = self.visible_members(actor, "").await?;
+        let mut roots: std::collections::HashMap<i64, Node> = self
+            .db
+            .qa::<Node>(nodes::select_nodes!("WHERE parent_id IS NULL"))
+            .fetch_all(self.db.pool())
+            .await?
+            .into_iter()
+            .map(|n| (n.id, n))
+            .collect();
+        Ok(members
+            .into_iter()
+            .filter_map(|m| roots.remove(&m.root_id).map(|r| (m, r)))
+            .collect())
     }
 
     /// A member user's own space.

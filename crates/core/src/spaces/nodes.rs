@@ -287,16 +287,12 @@ impl App {
             .bind(folder.id)
             .fetch_all(self.db.pool())
             .await?;
-        let mut visible = Vec::with_capacity(children.len());
-        for child in children {
-            if self
-                .can(access.actor(), Action::Read, &child, access.member().id)
-                .await
-                .is_ok()
-            {
-                visible.push(child);
-            }
-        }
+        // Whether the actor sees the member was decided for the folder just now; per
+        // child only the node-level rule can differ (one query for 10,000 files, not 10,000).
+        let visible = children
+            .into_iter()
+            .filter(|child| self.permits(access, Action::Read, child))
+            .collect();
         Ok((folder, visible))
     }
 
@@ -314,6 +310,20 @@ impl App {
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// The node-level rule alone, for a node of a space the actor was just let into (by
+    /// [`App::open_space`] or [`App::node`] in the same request): no database query, so
+    /// listings can decide per entry. Anything that changes data uses [`App::can`].
+    pub fn permits(&self, access: &SpaceAccess, action: Action, node: &Node) -> bool {
+        node.space_id == access.space_id()
+            && crate::spaces::permissions::decide(
+                access.actor().side(),
+                action,
+                node,
+                self.settings.template.policy(&node.policy_key),
+            )
+            .is_ok()
     }
 
     /// Whether the actor may do `action` on the node (for showing or hiding controls).

@@ -66,6 +66,39 @@ impl App {
         Ok(node)
     }
 
+    /// The bytes of all files below `folder` that the actor may read (`oc:size`).
+    pub async fn tree_size(&self, access: &SpaceAccess, folder: &Node) -> Result<u64> {
+        if folder.space_id != access.space_id() || !folder.is_folder() {
+            return Err(Error::NotFound);
+        }
+        #[derive(sqlx::FromRow)]
+        struct Sized {
+            size: i64,
+            policy_key: String,
+        }
+        // Sizes are added up here, not with SUM (NUMERIC on PostgreSQL, which `Any`
+        // cannot decode); a policy key decides readability for the whole area below it.
+        let rows = self
+            .db
+            .qa::<Sized>("WITH RECURSIVE sub (id) AS (SELECT id FROM nodes WHERE space_id = ? AND id = ? UNION ALL SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id) SELECT n.size, n.policy_key FROM nodes n JOIN sub ON n.id = sub.id WHERE n.kind = 'file'")
+            .bind(access.space_id())
+            .bind(folder.id)
+            .fetch_all(self.db.pool())
+            .await?;
+        let side = access.actor().side();
+        Ok(rows
+            .into_iter()
+            .filter(|r| {
+                self.settings
+                    .template
+                    .policy(&r.policy_key)
+                    .read
+                    .contains(&side)
+            })
+            .map(|r| u64::try_from(r.size).unwrap_or(0))
+            .sum())
+    }
+
     /// Moves a node within its space to `new_parent_id` under `new_name` (a rename, a
     /// reparent or both), keeping its id so that sync clients keep their file ids.
     ///

@@ -11,13 +11,24 @@ use crate::error::Result;
 pub struct CleanupReport {
     pub staging_removed: usize,
     pub blobs_removed: usize,
+    pub uploads_removed: usize,
+    pub locks_removed: u64,
 }
 
 impl App {
     /// Removes staging files and unreferenced blobs older than `grace_ms`. The grace
     /// period must cover the longest upload still in progress (its staging file) and
     /// the moment between a blob's commit and its row's commit; one hour is safe.
+    /// Abandoned chunked uploads (`limits.abandoned_upload_hours`) and lapsed WebDAV
+    /// locks go first.
     pub async fn cleanup_storage(&self, grace_ms: u64) -> Result<CleanupReport> {
+        let idle = self
+            .settings
+            .limits
+            .abandoned_upload_hours
+            .saturating_mul(3_600_000);
+        let uploads_removed = self.purge_abandoned_uploads(idle).await?;
+        let locks_removed = self.purge_expired_locks().await?;
         let staging_removed = self.blobs.purge_staging(grace_ms).await?;
         // Blobs are listed before the references are read: a blob committed after the
         // listing is not considered at all, one committed before is either old enough
@@ -43,6 +54,14 @@ impl App {
                 .fetch_all(self.db.pool())
                 .await?,
         );
+        // Chunks of unfinished uploads are kept until their session is assembled or
+        // abandoned (`purge_abandoned_uploads`).
+        referenced.extend(
+            self.db
+                .qs::<String>("SELECT blob_id FROM dav_upload_chunks")
+                .fetch_all(self.db.pool())
+                .await?,
+        );
         let mut blobs_removed = 0;
         for id in candidates {
             if !referenced.contains(&id) {
@@ -53,6 +72,8 @@ impl App {
         Ok(CleanupReport {
             staging_removed,
             blobs_removed,
+            uploads_removed,
+            locks_removed,
         })
     }
 }

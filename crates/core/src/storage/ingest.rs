@@ -37,6 +37,35 @@ pub struct Upload {
     pub mtime: Option<i64>,
     /// A checksum the client sent; the upload is refused if the bytes do not match.
     pub checksum: Option<ClaimedChecksum>,
+    /// What must hold about the file being replaced (WebDAV `If-Match`), checked again
+    /// inside the committing transaction so that no concurrent change slips through.
+    pub precondition: Precondition,
+}
+
+/// A condition on the existing file of the same name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Precondition {
+    #[default]
+    None,
+    /// A file of that name must exist (`If-Match: *`).
+    Exists,
+    /// A file of that name must exist with this ETag.
+    Etag(String),
+}
+
+impl Precondition {
+    fn check(&self, existing: Option<&Node>) -> Result<()> {
+        let holds = match (self, existing) {
+            (Precondition::None, _) => true,
+            (Precondition::Exists, e) => e.is_some_and(Node::is_file),
+            (Precondition::Etag(tag), e) => e.is_some_and(|n| n.is_file() && n.etag == *tag),
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(Error::PreconditionFailed)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +94,7 @@ impl App {
             tx.rollback().await?;
             e
         };
+        up.precondition.check(existing.as_ref())?;
         if let Some(e) = &existing {
             if !e.is_file() || !up.overwrite {
                 return Err(Error::AlreadyExists);
@@ -157,6 +187,7 @@ impl App {
                     &digests,
                     mtime,
                     up.overwrite,
+                    &up.precondition,
                     scanned,
                 )
                 .await;
@@ -204,6 +235,7 @@ impl App {
         digests: &FileDigests,
         mtime: i64,
         overwrite: bool,
+        precondition: &Precondition,
         scanned: bool,
     ) -> Result<(Node, bool)> {
         let actor = access.actor();
@@ -219,6 +251,7 @@ impl App {
         let folder = &load_in(self, &mut tx, space_id, folder.id).await?;
         // Re-check inside the transaction: another upload may have won the race.
         let existing = child_by_key(self, &mut tx, space_id, folder.id, &name.key()).await?;
+        precondition.check(existing.as_ref())?;
         let space = self
             .db
             .qa::<crate::spaces::Space>(crate::spaces::select_spaces!("WHERE id = ?"))

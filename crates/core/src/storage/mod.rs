@@ -1,4 +1,5 @@
 pub mod blob;
+pub mod chunks;
 pub mod cleanup;
 pub mod digests;
 pub mod ingest;

@@ -19,6 +19,8 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::BadInput => StatusCode::BAD_REQUEST,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::Locked => StatusCode::LOCKED,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::QuotaExceeded | ErrorKind::InsufficientStorage => {
             StatusCode::INSUFFICIENT_STORAGE

@@ -260,6 +260,7 @@ pub async fn upload(
                     declared_size: None,
                     mtime: None,
                     checksum: None,
+                    precondition: Default::default(),
                 };
                 let counter = tally.clone();
                 let mut stream = field.map(move |r| {

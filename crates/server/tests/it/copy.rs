@@ -32,6 +32,7 @@ async fn put(access: &SpaceAccess, t: &TestApp, folder: i64, name: &str, content
                 declared_size: None,
                 mtime: Some(1_700_000_000_000),
                 checksum: None,
+                precondition: Default::default(),
             },
             futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(
                 content.to_vec(),

@@ -34,6 +34,7 @@ async fn ingest(
                 declared_size: None,
                 mtime: None,
                 checksum: None,
+                precondition: Default::default(),
             },
             body(content),
         )
@@ -846,6 +847,7 @@ async fn claimed_checksums_are_verified_and_client_mtimes_kept() {
         declared_size: Some(content.len() as u64),
         mtime,
         checksum: ClaimedChecksum::parse(claim),
+        precondition: Default::default(),
     };
     let wrong = format!("SHA1:{}", "0".repeat(40));
     let err = t

@@ -37,6 +37,7 @@ async fn put(
                 declared_size: None,
                 mtime: None,
                 checksum: None,
+                precondition: Default::default(),
             },
             body(content),
         )
