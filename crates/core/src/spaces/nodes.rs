@@ -16,7 +16,7 @@ use crate::storage::blob::BlobReader;
 macro_rules! select_nodes {
     ($rest:literal) => {
         concat!(
-            "SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime FROM nodes ",
+            "SELECT id, space_id, parent_id, name, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime, md5 FROM nodes ",
             $rest
         )
     };
@@ -50,6 +50,9 @@ pub struct Node {
     /// Modification time as the client set it (epoch ms); None for folders and files
     /// from before it was recorded.
     pub mtime: Option<i64>,
+    /// MD5 of the content (rclone's owncloud profile compares it); None for files from
+    /// before it was recorded.
+    pub md5: Option<String>,
 }
 
 impl Node {

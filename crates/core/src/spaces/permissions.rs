@@ -139,6 +139,7 @@ mod tests {
             modified_by: None,
             modified_by_name: String::new(),
             sha1: None,
+            md5: None,
             mtime: None,
         }
     }

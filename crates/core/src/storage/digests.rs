@@ -1,6 +1,8 @@
 //! The checksums computed while an upload streams in: SHA-256 (our own integrity record,
-//! in the audit trail), SHA-1 (what the ownCloud/Nextcloud clients and rclone compare),
-//! and MD5 only when a client claims one, to verify it.
+//! in the audit trail), SHA-1 (what the ownCloud/Nextcloud clients compare) and MD5 (what
+//! rclone's owncloud profile compares first).
+
+use bytes::Bytes;
 
 use md5::Md5;
 use sha1::Sha1;
@@ -60,36 +62,81 @@ impl FileDigests {
     }
 }
 
+/// Past this many bytes, MD5 moves to a thread of its own: MD5 has no hardware support and
+/// is the slowest of the three, so a large upload is hashed on two cores. Small uploads stay
+/// on one thread, where starting another would cost more than it saves.
+const MD5_THREAD_AFTER: u64 = 4 * 1024 * 1024;
+
+enum Md5Lane {
+    Inline(Md5),
+    Thread {
+        tx: tokio::sync::mpsc::Sender<Bytes>,
+        done: tokio::sync::oneshot::Receiver<Md5>,
+    },
+}
+
 /// Running hashes over the bytes of one upload.
 pub struct Digests {
     sha256: Sha256,
     sha1: Sha1,
-    md5: Option<Md5>,
+    md5: Md5Lane,
+    seen: u64,
+}
+
+impl Default for Digests {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Digests {
-    pub fn new(claim: Option<&ClaimedChecksum>) -> Self {
-        let want_md5 = claim.is_some_and(|c| c.algo == ChecksumAlgo::Md5);
+    pub fn new() -> Self {
         Self {
             sha256: Sha256::new(),
             sha1: Sha1::new(),
-            md5: want_md5.then(Md5::new),
+            md5: Md5Lane::Inline(Md5::new()),
+            seen: 0,
         }
     }
 
-    pub fn update(&mut self, chunk: &[u8]) {
+    pub async fn update(&mut self, chunk: &Bytes) {
         self.sha256.update(chunk);
         self.sha1.update(chunk);
-        if let Some(m) = self.md5.as_mut() {
-            m.update(chunk);
+        self.seen += chunk.len() as u64;
+        if let Md5Lane::Inline(m) = &mut self.md5 {
+            if self.seen <= MD5_THREAD_AFTER {
+                m.update(chunk);
+                return;
+            }
+            let mut m = std::mem::take(m);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+            let (done_tx, done) = tokio::sync::oneshot::channel();
+            tokio::task::spawn_blocking(move || {
+                while let Some(c) = rx.blocking_recv() {
+                    m.update(&c);
+                }
+                let _ = done_tx.send(m);
+            });
+            self.md5 = Md5Lane::Thread { tx, done };
+        }
+        if let Md5Lane::Thread { tx, .. } = &self.md5 {
+            // A send fails only if the thread is gone; `finish` then reports no MD5.
+            let _ = tx.send(chunk.clone()).await;
         }
     }
 
-    pub fn finish(self) -> FileDigests {
+    pub async fn finish(self) -> FileDigests {
+        let md5 = match self.md5 {
+            Md5Lane::Inline(m) => Some(m),
+            Md5Lane::Thread { tx, done } => {
+                drop(tx);
+                done.await.ok()
+            }
+        };
         FileDigests {
             sha256: hex::encode(self.sha256.finalize()),
             sha1: hex::encode(self.sha1.finalize()),
-            md5: self.md5.map(|m| hex::encode(m.finalize())),
+            md5: md5.map(|m| hex::encode(m.finalize())),
         }
     }
 }
@@ -98,13 +145,13 @@ impl Digests {
 mod tests {
     use super::*;
 
-    #[test]
-    fn known_values_and_claims() {
+    #[tokio::test]
+    async fn known_values_and_claims() {
         let claim = ClaimedChecksum::parse("MD5:900150983CD24FB0D6963F7D28E17F72").expect("md5");
-        let mut d = Digests::new(Some(&claim));
-        d.update(b"a");
-        d.update(b"bc");
-        let f = d.finish();
+        let mut d = Digests::new();
+        d.update(&Bytes::from_static(b"a")).await;
+        d.update(&Bytes::from_static(b"bc")).await;
+        let f = d.finish().await;
         assert_eq!(f.sha1, "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(
             f.sha256,
@@ -120,9 +167,24 @@ mod tests {
         assert_eq!(ClaimedChecksum::parse("ADLER32:12345678"), None);
         assert_eq!(ClaimedChecksum::parse("SHA1:xyz"), None);
         assert_eq!(ClaimedChecksum::parse("SHA1"), None);
-        // Without an MD5 claim no MD5 is computed (it costs CPU on every byte).
-        let mut d = Digests::new(None);
-        d.update(b"abc");
-        assert_eq!(d.finish().md5, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_upload_hashed_on_two_threads_gives_the_same_digests() {
+        // Bytes past the point where MD5 moves to its own thread, in uneven pieces.
+        let data: Vec<u8> = (0..(MD5_THREAD_AFTER as usize * 3 + 12_345))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut d = Digests::new();
+        for piece in data.chunks(100_003) {
+            d.update(&Bytes::copy_from_slice(piece)).await;
+        }
+        let split = d.finish().await;
+        let whole = FileDigests {
+            sha256: hex::encode(Sha256::digest(&data)),
+            sha1: hex::encode(Sha1::digest(&data)),
+            md5: Some(hex::encode(Md5::digest(&data))),
+        };
+        assert_eq!(split, whole);
     }
 }

@@ -116,7 +116,7 @@ impl App {
             .begin()
             .await
             .map_err(Error::ScannerUnavailable)?;
-        let mut digests = Digests::new(up.checksum.as_ref());
+        let mut digests = Digests::new();
         let mut size: u64 = 0;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
@@ -128,7 +128,7 @@ impl App {
             if size > quota_left {
                 return Err(Error::QuotaExceeded);
             }
-            digests.update(&chunk);
+            digests.update(&chunk).await;
             scan.feed(&chunk).await.map_err(Error::ScannerUnavailable)?;
             staged.write(&chunk).await?;
         }
@@ -138,7 +138,7 @@ impl App {
                 up.declared_size.unwrap_or(0)
             )));
         }
-        let digests = digests.finish();
+        let digests = digests.finish().await;
         if let Some(claim) = &up.checksum
             && !digests.matches(claim)
         {
@@ -277,7 +277,7 @@ impl App {
                 )?;
                 // The replaced content is kept as a version: nothing delivered is lost.
                 self.db
-                    .q("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name, sha1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .q("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name, sha1, md5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                     .bind(ids::new_id())
                     .bind(old.id)
                     .bind(space_id)
@@ -290,13 +290,15 @@ impl App {
                     .bind(now)
                     .bind(actor.label())
                     .bind(old.sha1.clone())
+                    .bind(old.md5.clone())
                     .execute(&mut *tx)
                     .await?;
                 self.db
-                    .q("UPDATE nodes SET size = ?, sha256 = ?, sha1 = ?, mtime = ?, content_type = ?, blob_id = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
+                    .q("UPDATE nodes SET size = ?, sha256 = ?, sha1 = ?, md5 = ?, mtime = ?, content_type = ?, blob_id = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
                     .bind(size)
                     .bind(digests.sha256.clone())
                     .bind(digests.sha1.clone())
+                    .bind(digests.md5.clone())
                     .bind(mtime)
                     .bind(content_type)
                     .bind(blob_id.to_string())
@@ -314,7 +316,7 @@ impl App {
                 let id = ids::new_id();
                 let inserted = self
                     .db
-                    .q("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime) VALUES (?, ?, ?, ?, ?, 'file', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .q("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime, md5) VALUES (?, ?, ?, ?, ?, 'file', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                     .bind(id)
                     .bind(space_id)
                     .bind(folder.id)
@@ -335,6 +337,7 @@ impl App {
                     .bind(actor.label())
                     .bind(digests.sha1.clone())
                     .bind(mtime)
+                    .bind(digests.md5.clone())
                     .execute(&mut *tx)
                     .await;
                 match inserted {

@@ -165,6 +165,7 @@ impl CoreBackend {
         from: &DavPath,
         to: &DavPath,
         replace: bool,
+        is_move: bool,
     ) -> DavResult<(InSpace, InSpace)> {
         let source = self.node_at(user, from).await?;
         if source.is_space_root() {
@@ -180,12 +181,44 @@ impl CoreBackend {
             && old.node.id != source.node.id
             && !(old.node.is_file() && source.node.is_file())
         {
+            // The core decides on the transfer only after the old destination is gone:
+            // ask its rules first, so that a refused transfer deletes nothing.
+            self.may_transfer(&source, &dest, is_move).await?;
             self.app
                 .delete_tree(&dest.access, old.node.id)
                 .await
                 .map_err(to_dav)?;
         }
         Ok((source, dest))
+    }
+
+    /// The permission checks of the core's `move_node` / `copy_node` on the source and
+    /// the destination folder, made before anything is replaced.
+    async fn may_transfer(&self, source: &InSpace, dest: &InSpace, is_move: bool) -> DavResult<()> {
+        let actor = source.access.actor();
+        let member = source.access.member().id;
+        let create = if source.node.is_folder() {
+            Action::Mkdir
+        } else {
+            Action::Upload
+        };
+        self.app
+            .can(actor, create, &dest.node, member)
+            .await
+            .map_err(to_dav)?;
+        if is_move {
+            if source.node.is_structural() {
+                return Err(forbidden("err-forbidden"));
+            }
+            self.app
+                .can(actor, Action::Rename, &source.node, member)
+                .await
+                .map_err(to_dav)?;
+            if source.node.is_folder() && source.node.policy_key != dest.node.policy_key {
+                return Err(forbidden("err-forbidden"));
+            }
+        }
+        Ok(())
     }
 
     /// The lock as the engine sees it: its root in this principal's view.
@@ -385,7 +418,9 @@ impl DavBackend for CoreBackend {
         to: &DavPath,
         opts: TransferOptions,
     ) -> DavResult<Entry> {
-        let (source, dest) = self.transfer_ends(user, from, to, opts.replace).await?;
+        let (source, dest) = self
+            .transfer_ends(user, from, to, opts.replace, false)
+            .await?;
         let access = &source.access;
         let node = if source.node.is_folder() && !opts.recursive {
             self.app
@@ -418,7 +453,9 @@ impl DavBackend for CoreBackend {
         to: &DavPath,
         opts: TransferOptions,
     ) -> DavResult<Entry> {
-        let (source, dest) = self.transfer_ends(user, from, to, opts.replace).await?;
+        let (source, dest) = self
+            .transfer_ends(user, from, to, opts.replace, true)
+            .await?;
         let access = &source.access;
         let (node, _) = self
             .app

@@ -193,7 +193,7 @@ pub fn entry_of(app: &App, side: Side, node: &Node, path: DavPath) -> Entry {
         content_type: node.content_type.clone().filter(|_| node.is_file()),
         checksums: Checksums {
             sha1: node.sha1.clone(),
-            md5: None,
+            md5: node.md5.clone(),
             sha256: node.sha256.clone(),
         },
         quota: None,

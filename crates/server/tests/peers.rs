@@ -1,0 +1,936 @@
+//! Third-party WebDAV peers against the real server: litmus (compliance), the ownCloud and
+//! Nextcloud desktop sync clients (`owncloudcmd`, `nextcloudcmd`) and rclone with both
+//! vendor profiles. The clients are run unchanged, as a member organisation would run them.
+//!
+//! Each test is skipped with a NOTICE when its tool is missing, unless
+//! `AMTSBOTE_REQUIRE_PEERS=1` (CI), which turns a missing tool into a failure.
+//! `AMTSBOTE_PEERS_KEEP=1` keeps the working directories (client logs), and
+//! `AMTSBOTE_PEERS_DEBUG=1` runs the sync clients with `--logdebug`.
+
+// helpers.rs allows dead code itself (`#![allow(dead_code)]`); repeating it here is a
+// clippy error (duplicated attribute).
+#[path = "it/helpers.rs"]
+mod helpers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use amtsbote_core::storage::ingest::Upload;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use sha2::{Digest, Sha256};
+
+use helpers::{PW, TestApp, actor, body, bytes};
+
+const MEMBER: &str = "user.a";
+const STAFF: &str = "clerk.a";
+const UPLOAD_FOLDER: &str = "an_KVBbg";
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+// ------------------------------------------------------------------------------ tools
+
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The tool's path; `None` (after a NOTICE) when it is missing and not required.
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = find_tool(name);
+    if found.is_none() {
+        if std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("{name} is required (AMTSBOTE_REQUIRE_PEERS=1) but not installed");
+        }
+        eprintln!("NOTICE: {name} not installed; skipping this peer test");
+    }
+    found
+}
+
+fn keep() -> bool {
+    std::env::var_os("AMTSBOTE_PEERS_KEEP").is_some()
+}
+
+fn work_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("amtsbote-peers-{tag}-"))
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Runs a command with a timeout; returns its exit code (-1 if killed by a signal) and
+/// stdout+stderr, which is also written to `log`.
+async fn run(mut cmd: tokio::process::Command, log: &Path) -> (i32, String) {
+    cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
+    let started = Instant::now();
+    let out = tokio::time::timeout(CLIENT_TIMEOUT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{cmd:?} did not finish within {CLIENT_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{cmd:?} could not start: {e}"));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    std::fs::write(log, &text).expect("write log");
+    let rc = out.status.code().unwrap_or(-1);
+    eprintln!(
+        "  ran {:?} in {:.1}s: rc {rc}",
+        cmd.as_std().get_program(),
+        started.elapsed().as_secs_f64()
+    );
+    (rc, text)
+}
+
+/// The last lines of a client's output, for assertion messages.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    use sha1::Digest as _;
+    hex::encode(sha1::Sha1::digest(data))
+}
+
+/// Every file below `root` (relative path with `/` → content), skipping the clients'
+/// own journal and log files.
+fn local_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("._sync_")
+                || name.starts_with(".sync_")
+                || name == ".owncloudsync.log"
+            {
+                continue;
+            }
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(base)
+                    .expect("below base")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&p).expect("read file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn write_file(root: &Path, rel: &str, data: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir -p");
+    std::fs::write(p, data).expect("write");
+}
+
+/// The tree the clients upload: nested folders, umlauts and spaces, an empty file, and a
+/// file big enough that both desktop clients must use chunked upload.
+fn sample_tree(root: &Path, big: usize) -> BTreeMap<String, Vec<u8>> {
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("Gehaltsmitteilung März.pdf", bytes(150_000, 1)),
+        ("leer.txt", Vec::new()),
+        ("Unterordner Ä/Bescheid 2026 Übersicht.pdf", bytes(4_321, 2)),
+        (
+            "Unterordner Ä/Tiefer Ordner/Straße ß.txt",
+            b"Gr\xc3\xbc\xc3\x9fe\n".to_vec(),
+        ),
+        ("Unterordner Ä/Tiefer Ordner/leer auch.txt", Vec::new()),
+        ("Großer Anhang.bin", bytes(big, 3)),
+    ];
+    for (rel, data) in &files {
+        write_file(root, rel, data);
+    }
+    files.into_iter().map(|(r, d)| (r.to_string(), d)).collect()
+}
+
+fn encode_path(rel: &str) -> String {
+    rel.split('/')
+        .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// GETs a file straight from the server (not through the counting proxy) as the member.
+async fn server_file(t: &TestApp, rel: &str) -> Option<Vec<u8>> {
+    let url = format!(
+        "{}/remote.php/dav/files/{MEMBER}/{}",
+        t.url,
+        encode_path(rel)
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .basic_auth(MEMBER, Some(PW))
+        .send()
+        .await
+        .expect("get");
+    match r.status() {
+        StatusCode::OK => Some(r.bytes().await.expect("body").to_vec()),
+        StatusCode::NOT_FOUND => None,
+        s => panic!("GET {rel}: unexpected {s}"),
+    }
+}
+
+/// Asserts that every file of `files` lies byte-identical on the server below `prefix`:
+/// what a GET returns, and what the core recorded (size, SHA-256, SHA-1 and, when the
+/// local tree is given, the client's modification time to the second).
+async fn assert_on_server(
+    t: &TestApp,
+    prefix: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    local: Option<&Path>,
+) {
+    let access = t
+        .app
+        .own_space(&actor(t, MEMBER).await)
+        .await
+        .expect("member's space");
+    for (rel, data) in files {
+        let path = format!("{prefix}/{rel}");
+        let got = server_file(t, &path)
+            .await
+            .unwrap_or_else(|| panic!("{path} is missing on the server"));
+        assert_eq!(got.len(), data.len(), "size of {path}");
+        assert_eq!(sha256_hex(&got), sha256_hex(data), "content of {path}");
+
+        let parts: Vec<&str> = path.split('/').collect();
+        let node = t
+            .app
+            .resolve_path(&access, &parts)
+            .await
+            .unwrap_or_else(|e| panic!("core cannot resolve {path}: {e:?}"));
+        assert_eq!(node.size, data.len() as i64, "recorded size of {path}");
+        assert_eq!(
+            node.sha256.as_deref(),
+            Some(sha256_hex(data).as_str()),
+            "recorded SHA-256 of {path}"
+        );
+        assert_eq!(
+            node.sha1.as_deref(),
+            Some(sha1_hex(data).as_str()),
+            "recorded SHA-1 of {path}"
+        );
+        if let Some(root) = local {
+            let want = std::fs::metadata(root.join(rel))
+                .and_then(|m| m.modified())
+                .expect("local mtime")
+                .duration_since(UNIX_EPOCH)
+                .expect("after epoch")
+                .as_secs() as i64;
+            assert_eq!(
+                node.mtime.map(|ms| ms.div_euclid(1000)),
+                Some(want),
+                "modification time of {path} (X-OC-Mtime) not kept"
+            );
+        }
+    }
+}
+
+/// Rows of the audit log with one of these actions: what the core really stored or sent.
+async fn audit_count(t: &TestApp, actions: &[&str]) -> i64 {
+    let mut n = 0;
+    for a in actions {
+        n += t
+            .app
+            .db
+            .qs::<i64>("SELECT COUNT(*) FROM audit_log WHERE action = ?")
+            .bind(*a)
+            .fetch_one(t.app.db.pool())
+            .await
+            .expect("count audit rows");
+    }
+    n
+}
+
+/// Puts a file into the member's root (or, with `overwrite`, a new version of it) as the
+/// authority's clerk does: the server-side drop.
+async fn staff_drop(t: &TestApp, name: &str, data: Vec<u8>, overwrite: bool) {
+    let access = t
+        .app
+        .open_space(&actor(t, STAFF).await, t.space_a.id)
+        .await
+        .expect("clerk opens space a");
+    t.app
+        .ingest(
+            &access,
+            Upload {
+                folder_id: t.space_a.root_id,
+                name: name.into(),
+                content_type: Some("application/pdf".into()),
+                overwrite,
+                declared_size: None,
+                mtime: None,
+                checksum: None,
+                precondition: Default::default(),
+            },
+            body(data),
+        )
+        .await
+        .expect("staff drop");
+}
+
+// ------------------------------------------------------------------------------ proxy
+
+/// One request as the counting proxy saw it.
+#[derive(Debug, Clone)]
+struct Hit {
+    method: String,
+    /// Percent-decoded path, without the query.
+    path: String,
+    status: u16,
+}
+
+/// A loopback HTTP forwarder in front of the server that records every request, so a
+/// test can count what a client really sent (PUT attempts, GETs, chunk uploads).
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> (String, Proxy, tokio::task::JoinHandle<()>) {
+        let proxy = Proxy {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("proxy client"),
+            hits: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = Router::new().fallback(forward).with_state(proxy.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}"), proxy, task)
+    }
+
+    fn mark(&self) -> usize {
+        self.hits.lock().expect("hits lock").len()
+    }
+
+    fn since(&self, mark: usize) -> Vec<Hit> {
+        self.hits.lock().expect("hits lock")[mark..].to_vec()
+    }
+}
+
+fn count(hits: &[Hit], method: &str, pred: impl Fn(&str) -> bool) -> usize {
+    hits.iter()
+        .filter(|h| h.method == method && pred(&h.path))
+        .count()
+}
+
+/// A sync with nothing to do: the client looked (PROPFIND through the proxy, so it did
+/// reach the server) but moved no content either way and changed nothing.
+#[track_caller]
+fn assert_idle(hits: &[Hit]) {
+    assert!(
+        count(hits, "PROPFIND", |_| true) > 0,
+        "the client never asked the server:\n{}",
+        summary(hits)
+    );
+    let changing: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| {
+            matches!(
+                h.method.as_str(),
+                "PUT" | "MKCOL" | "MOVE" | "COPY" | "DELETE" | "PROPPATCH"
+            ) || (h.method == "GET" && h.path.starts_with("/remote.php/"))
+        })
+        .collect();
+    assert!(
+        changing.is_empty(),
+        "an unchanged tree was transferred again: {changing:?}\n{}",
+        summary(hits)
+    );
+}
+
+fn summary(hits: &[Hit]) -> String {
+    hits.iter()
+        .map(|h| format!("{} {} -> {}", h.method, h.path, h.status))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        h.remove(name);
+    }
+}
+
+async fn forward(State(p): State<Proxy>, req: Request) -> Response {
+    let (parts, incoming) = req.into_parts();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|x| x.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let path = percent_decode_str(parts.uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let has_body = parts.headers.contains_key(header::CONTENT_LENGTH)
+        || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    let mut out = p
+        .http
+        .request(parts.method.clone(), format!("{}{pq}", p.upstream))
+        .headers(headers);
+    if has_body {
+        out = out.body(reqwest::Body::wrap_stream(incoming.into_data_stream()));
+    }
+    let resp = out.send().await;
+    let (status, response) = match resp {
+        Ok(r) => {
+            let status = r.status();
+            let mut headers = r.headers().clone();
+            strip_hop_by_hop(&mut headers);
+            let mut response = Response::new(Body::from_stream(r.bytes_stream()));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            (status, response)
+        }
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        ),
+    };
+    p.hits.lock().expect("hits lock").push(Hit {
+        method: parts.method.to_string(),
+        path,
+        status: status.as_u16(),
+    });
+    response
+}
+
+// ------------------------------------------------------------------------------ litmus
+
+#[derive(Debug)]
+struct LitmusSummary {
+    group: String,
+    run: u32,
+    passed: u32,
+    failed: u32,
+}
+
+/// Parses lines like ``<- summary for `basic': of 16 tests run: 16 passed, 0 failed. 100.0%``.
+fn parse_litmus(out: &str) -> Vec<LitmusSummary> {
+    let mut res = Vec::new();
+    for line in out.lines() {
+        let Some(rest) = line.trim().strip_prefix("<- summary for `") else {
+            continue;
+        };
+        let Some((group, rest)) = rest.split_once("': of ") else {
+            continue;
+        };
+        let nums: Vec<u32> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        if let [run, passed, failed, ..] = nums[..] {
+            res.push(LitmusSummary {
+                group: group.to_owned(),
+                run,
+                passed,
+                failed,
+            });
+        }
+    }
+    res
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litmus_as_member_in_upload_folder() {
+    const GROUPS: [&str; 5] = ["basic", "copymove", "props", "locks", "http"];
+    let Some(bin) = tool("litmus") else { return };
+    let started = Instant::now();
+    let t = TestApp::spawn().await;
+    let dir = work_dir("litmus");
+    let url = format!("{}/remote.php/dav/files/{MEMBER}/{UPLOAD_FOLDER}/", t.url);
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg("-k")
+        .arg(&url)
+        .arg(MEMBER)
+        .arg(PW)
+        .env("TESTS", GROUPS.join(" "))
+        .current_dir(dir.path());
+    let (_, out) = run(cmd, &dir.path().join("litmus.out")).await;
+    let summaries = parse_litmus(&out);
+    for s in &summaries {
+        eprintln!(
+            "litmus {}: {}/{} passed, {} failed",
+            s.group, s.passed, s.run, s.failed
+        );
+    }
+    for g in GROUPS {
+        let s = summaries
+            .iter()
+            .find(|s| s.group == g)
+            .unwrap_or_else(|| panic!("no summary for group {g}:\n{out}"));
+        assert!(s.run > 0, "group {g} ran no tests:\n{out}");
+        assert_eq!(s.failed, 0, "group {g} had failures:\n{out}");
+        assert_eq!(s.passed, s.run, "group {g}:\n{out}");
+    }
+    if keep() {
+        eprintln!("litmus logs kept in {}", dir.keep().display());
+    }
+    t.finish().await;
+    eprintln!("litmus test took {:.1}s", started.elapsed().as_secs_f64());
+}
+
+// ------------------------------------------------------------------------------ desktop clients
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Desktop {
+    OwnCloud,
+    Nextcloud,
+}
+
+impl Desktop {
+    fn bin(self) -> &'static str {
+        match self {
+            Desktop::OwnCloud => "owncloudcmd",
+            Desktop::Nextcloud => "nextcloudcmd",
+        }
+    }
+}
+
+/// The clients' usual exclude patterns; owncloudcmd aborts without any exclude list.
+const EXCLUDES: &str = "*~\n.~lock.*\n~$*\n*.part\n*.swp\n.DS_Store\nThumbs.db\ndesktop.ini\n";
+
+struct SyncRunner {
+    kind: Desktop,
+    bin: PathBuf,
+    proxy_url: String,
+    home: PathBuf,
+    exclude: PathBuf,
+    logs: PathBuf,
+    runs: usize,
+}
+
+impl SyncRunner {
+    /// One sync of `local` with the server folder `remote` ("" for the member root,
+    /// "an_KVBbg" for the upload folder). Returns exit code and output.
+    async fn sync(&mut self, local: &Path, remote: &str) -> (i32, String) {
+        self.runs += 1;
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .env_remove("DISPLAY")
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .arg("--non-interactive")
+            .arg("-u")
+            .arg(MEMBER)
+            .arg("-p")
+            .arg(PW)
+            .arg("--exclude")
+            .arg(&self.exclude);
+        if std::env::var_os("AMTSBOTE_PEERS_DEBUG").is_some() {
+            cmd.arg("--logdebug");
+        }
+        match self.kind {
+            Desktop::OwnCloud => {
+                // owncloudcmd takes the remote folder as part of the server URL, after
+                // the WebDAV path.
+                cmd.arg(local).arg(format!(
+                    "{}/remote.php/webdav/{}",
+                    self.proxy_url,
+                    encode_path(remote)
+                ));
+            }
+            Desktop::Nextcloud => {
+                cmd.arg("--path")
+                    .arg(format!("/{remote}"))
+                    .arg(local)
+                    .arg(&self.proxy_url);
+            }
+        }
+        let log = self
+            .logs
+            .join(format!("{}-{:02}.log", self.kind.bin(), self.runs));
+        run(cmd, &log).await
+    }
+}
+
+async fn desktop_client_round_trip(kind: Desktop) {
+    let Some(bin) = tool(kind.bin()) else { return };
+    let started = Instant::now();
+    let t = TestApp::spawn().await;
+    let (proxy_url, proxy, proxy_task) = Proxy::start(&t.url).await;
+    let dir = work_dir(kind.bin());
+    let home = dir.path().join("home");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let exclude = dir.path().join("exclude.lst");
+    std::fs::write(&exclude, EXCLUDES).expect("exclude list");
+    let mut client = SyncRunner {
+        kind,
+        bin,
+        proxy_url,
+        home,
+        exclude,
+        logs,
+        runs: 0,
+    };
+
+    // 1. Upload a tree into the member's upload folder, the 60 MiB file in chunks.
+    let up = dir.path().join("up");
+    std::fs::create_dir_all(&up).expect("up");
+    let files = sample_tree(&up, 60 << 20);
+    let mark = proxy.mark();
+    let (rc, out) = client.sync(&up, UPLOAD_FOLDER).await;
+    let hits = proxy.since(mark);
+    assert_eq!(rc, 0, "first upload sync failed:\n{}", tail(&out));
+    assert_on_server(&t, UPLOAD_FOLDER, &files, Some(&up)).await;
+    // The big file must have gone through chunking NG (chunks PUT below the uploads
+    // collection, then assembled by MOVE), not as one huge PUT.
+    let chunk_puts = count(&hits, "PUT", |p| p.starts_with("/remote.php/dav/uploads/"));
+    let assembles = count(&hits, "MOVE", |p| {
+        p.starts_with("/remote.php/dav/uploads/") && p.ends_with("/.file")
+    });
+    assert!(
+        chunk_puts >= 2 && assembles == 1,
+        "60 MiB should be uploaded in chunks ({chunk_puts} chunk PUTs, {assembles} MOVEs):\n{}",
+        summary(&hits)
+    );
+    assert_eq!(
+        count(&hits, "PUT", |p| p.ends_with("Großer Anhang.bin")),
+        0,
+        "the big file was PUT whole:\n{}",
+        summary(&hits)
+    );
+
+    // 2. A second sync with nothing changed transfers nothing.
+    let uploads_before = audit_count(&t, &["upload", "upload.replace"]).await;
+    let mark = proxy.mark();
+    let (rc, out) = client.sync(&up, UPLOAD_FOLDER).await;
+    let hits = proxy.since(mark);
+    assert_eq!(rc, 0, "second upload sync failed:\n{}", tail(&out));
+    assert_idle(&hits);
+    assert_eq!(
+        audit_count(&t, &["upload", "upload.replace"]).await,
+        uploads_before,
+        "the server stored something on an idle sync"
+    );
+
+    // 3. A client whose sync root is the member root gets the authority's drop.
+    let drop_name = "Bescheid Ä 2026.pdf";
+    let drop_v1 = bytes(70_000, 10);
+    staff_drop(&t, drop_name, drop_v1.clone(), false).await;
+    let down = dir.path().join("down");
+    std::fs::create_dir_all(&down).expect("down");
+    let (rc, out) = client.sync(&down, "").await;
+    assert_eq!(rc, 0, "download sync failed:\n{}", tail(&out));
+    let got = local_files(&down);
+    assert_eq!(
+        got.get(drop_name).map(|d| sha256_hex(d)),
+        Some(sha256_hex(&drop_v1)),
+        "the staff drop did not arrive intact; local files: {:?}",
+        got.keys().collect::<Vec<_>>()
+    );
+    for (rel, data) in &files {
+        let rel = format!("{UPLOAD_FOLDER}/{rel}");
+        assert_eq!(
+            got.get(&rel).map(|d| sha256_hex(d)),
+            Some(sha256_hex(data)),
+            "{rel} not synced down intact"
+        );
+    }
+    for folder in ["KVBBG-SB-Posteingang", "Postausgang"] {
+        assert!(
+            down.join(folder).is_dir(),
+            "template folder {folder} missing locally"
+        );
+    }
+
+    // 4. Again nothing to do: no GET, no PUT, no download in the audit log.
+    let downloads_before = audit_count(&t, &["download", "download.range"]).await;
+    let mark = proxy.mark();
+    let (rc, out) = client.sync(&down, "").await;
+    let hits = proxy.since(mark);
+    assert_eq!(rc, 0, "idle download sync failed:\n{}", tail(&out));
+    assert_idle(&hits);
+    assert_eq!(
+        audit_count(&t, &["download", "download.range"]).await,
+        downloads_before,
+        "the server sent file content on an idle sync"
+    );
+
+    // 5. A new version on the server is picked up, and only that file is fetched.
+    let drop_v2 = bytes(80_000, 11);
+    staff_drop(&t, drop_name, drop_v2.clone(), true).await;
+    let mark = proxy.mark();
+    let (rc, out) = client.sync(&down, "").await;
+    let hits = proxy.since(mark);
+    assert_eq!(rc, 0, "sync after the new version failed:\n{}", tail(&out));
+    let local = std::fs::read(down.join(drop_name)).expect("dropped file");
+    assert_eq!(
+        sha256_hex(&local),
+        sha256_hex(&drop_v2),
+        "new version not synced"
+    );
+    assert_eq!(
+        count(&hits, "GET", |p| p.starts_with("/remote.php/")),
+        1,
+        "exactly the changed file should be fetched:\n{}",
+        summary(&hits)
+    );
+
+    // 6. Uploads the policy forbids (the read-only root and Postausgang) are reported,
+    //    not retried in a loop, not stored, and the local files are left alone.
+    let forbidden = [
+        ("Eigene Notiz.pdf", bytes(3_000, 20)),
+        ("Postausgang/Antwort März.pdf", bytes(3_000, 21)),
+    ];
+    for (rel, data) in &forbidden {
+        write_file(&down, rel, data);
+    }
+    let mark = proxy.mark();
+    let (rc1, out1) = client.sync(&down, "").await;
+    let (rc2, out2) = client.sync(&down, "").await;
+    let hits = proxy.since(mark);
+    for (rc, out) in [(rc1, &out1), (rc2, &out2)] {
+        // Only the exit code or the clients' own message count: a bare "403" or
+        // "permission" also occurs in timestamps and property names of ordinary logs.
+        let reported = rc != 0 || out.contains("Not allowed because you don't have permission");
+        assert!(
+            reported,
+            "a forbidden upload went unreported (rc {rc}):\n{}",
+            tail(out)
+        );
+    }
+    for (rel, data) in &forbidden {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let attempts = count(&hits, "PUT", |p| p.ends_with(name))
+            + count(&hits, "MOVE", |p| p.ends_with(name));
+        assert!(
+            attempts <= 2,
+            "{attempts} upload attempts of {rel} in two syncs (retry storm):\n{}",
+            summary(&hits)
+        );
+        assert_eq!(server_file(&t, rel).await, None, "{rel} reached the server");
+        assert_eq!(
+            std::fs::read(down.join(rel)).ok().map(|d| sha256_hex(&d)),
+            Some(sha256_hex(data)),
+            "the client removed or changed the local {rel}"
+        );
+    }
+    let total = hits.len();
+    assert!(
+        total < 200,
+        "{total} requests for two syncs of a forbidden file:\n{}",
+        summary(&hits)
+    );
+
+    proxy_task.abort();
+    std::fs::write(
+        dir.path().join("logs/requests.log"),
+        summary(&proxy.since(0)),
+    )
+    .expect("write request log");
+    if keep() {
+        eprintln!("{} logs kept in {}", kind.bin(), dir.keep().display());
+    }
+    t.finish().await;
+    eprintln!(
+        "{} round trip took {:.1}s",
+        kind.bin(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owncloudcmd_syncs_up_and_down() {
+    desktop_client_round_trip(Desktop::OwnCloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nextcloudcmd_syncs_up_and_down() {
+    desktop_client_round_trip(Desktop::Nextcloud).await;
+}
+
+// ------------------------------------------------------------------------------ rclone
+
+async fn rclone_round_trip(vendor: &str) {
+    let Some(bin) = tool("rclone") else { return };
+    let started = Instant::now();
+    let t = TestApp::spawn().await;
+    let dir = work_dir(&format!("rclone-{vendor}"));
+    let local = dir.path().join("local");
+    std::fs::create_dir_all(&local).expect("local");
+    let files = sample_tree(&local, 12 << 20);
+    // Distinct whole-second mtimes in the past, so a server that ignores X-OC-Mtime (and
+    // stamps the upload time) is caught.
+    let base = UNIX_EPOCH + Duration::from_secs(1_740_000_000);
+    let mut want_mtime = BTreeMap::new();
+    for (i, rel) in files.keys().enumerate() {
+        let m = base + Duration::from_secs(86_400 * i as u64 + 17);
+        std::fs::File::options()
+            .write(true)
+            .open(local.join(rel))
+            .expect("open")
+            .set_modified(m)
+            .expect("set mtime");
+        want_mtime.insert(rel.clone(), m);
+    }
+
+    let obscured = std::process::Command::new(&bin)
+        .args(["obscure", PW])
+        .output()
+        .expect("rclone obscure");
+    let pass = String::from_utf8(obscured.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    let logs = dir.path().to_path_buf();
+    let rclone = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&bin);
+        cmd.env("HOME", dir.path())
+            .env("RCLONE_CONFIG_DAV_TYPE", "webdav")
+            .env(
+                "RCLONE_CONFIG_DAV_URL",
+                format!("{}/remote.php/dav/files/{MEMBER}/", t.url),
+            )
+            .env("RCLONE_CONFIG_DAV_VENDOR", vendor)
+            .env("RCLONE_CONFIG_DAV_USER", MEMBER)
+            .env("RCLONE_CONFIG_DAV_PASS", &pass)
+            .arg("--config")
+            .arg("/dev/null")
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args);
+        cmd
+    };
+    let remote = format!("dav:{UPLOAD_FOLDER}/rclone {vendor}");
+    let local_s = local.to_string_lossy().into_owned();
+
+    let (rc, out) = run(
+        rclone(&["copy", "-v", &local_s, &remote]),
+        &logs.join("copy.log"),
+    )
+    .await;
+    assert_eq!(rc, 0, "rclone copy failed:\n{}", tail(&out));
+    assert_on_server(
+        &t,
+        &format!("{UPLOAD_FOLDER}/rclone {vendor}"),
+        &files,
+        Some(&local),
+    )
+    .await;
+
+    let (rc, out) = run(
+        rclone(&["check", &local_s, &remote]),
+        &logs.join("check.log"),
+    )
+    .await;
+    assert_eq!(rc, 0, "rclone check failed:\n{}", tail(&out));
+    assert!(
+        out.contains("0 differences found"),
+        "rclone check found differences:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("{} matching files", files.len())),
+        "rclone check did not match every file:\n{out}"
+    );
+    let check_out = out;
+
+    let (rc, out) = run(
+        rclone(&["lsjson", "-R", "--hash", "--files-only", &remote]),
+        &logs.join("lsjson.log"),
+    )
+    .await;
+    assert_eq!(rc, 0, "rclone lsjson failed:\n{}", tail(&out));
+    let json_start = out.find('[').expect("lsjson output");
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&out[json_start..out.rfind(']').expect("json end") + 1])
+            .expect("lsjson json");
+    assert_eq!(listed.len(), files.len(), "rclone lsjson:\n{out}");
+    for item in &listed {
+        let rel = item["Path"].as_str().expect("Path");
+        let data = files.get(rel).unwrap_or_else(|| panic!("unexpected {rel}"));
+        assert_eq!(
+            item["Size"].as_u64(),
+            Some(data.len() as u64),
+            "size of {rel}"
+        );
+        let mod_time = item["ModTime"].as_str().expect("ModTime");
+        let remote_secs = mod_time
+            .parse::<jiff::Timestamp>()
+            .unwrap_or_else(|e| panic!("rclone ModTime {mod_time:?} of {rel}: {e}"))
+            .as_second();
+        let want = want_mtime[rel]
+            .duration_since(UNIX_EPOCH)
+            .expect("after epoch")
+            .as_secs() as i64;
+        assert_eq!(remote_secs, want, "mtime of {rel}: {mod_time}");
+        assert_eq!(
+            item["Hashes"]["sha1"].as_str(),
+            Some(sha1_hex(data).as_str()),
+            "SHA-1 the server reports for {rel}:\n{item}"
+        );
+    }
+
+    // Last, so that everything else about this vendor profile is known to work when only
+    // the checksum comparison fails: rclone compares the first hash both sides support
+    // (MD5 before SHA-1 for vendor owncloud) and counts files whose server-side hash is
+    // missing as "could not be checked" without reporting a difference.
+    assert!(
+        !check_out.contains("could not be checked"),
+        "rclone check could not compare checksums:\n{check_out}"
+    );
+
+    if keep() {
+        eprintln!("rclone logs kept in {}", dir.keep().display());
+    }
+    t.finish().await;
+    eprintln!(
+        "rclone {vendor} round trip took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_owncloud_copy_and_check() {
+    rclone_round_trip("owncloud").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_nextcloud_copy_and_check() {
+    rclone_round_trip("nextcloud").await;
+}
