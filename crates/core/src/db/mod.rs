@@ -50,6 +50,12 @@ pub type Tx = Transaction<'static, Any>;
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite only: the one connection write transactions run on. SQLite admits one writer
+    /// at a time; writers that race for the lock on separate connections wait in SQLite's
+    /// busy handler, which sleeps 1, 2, 5, 10, 20… ms between tries, so under concurrent
+    /// uploads most time is spent asleep. Queued here instead, each writer starts the
+    /// moment the previous one commits.
+    writer: Option<AnyPool>,
     backend: Backend,
 }
 
@@ -63,37 +69,40 @@ impl Db {
             Some(rest) => Cow::Owned(format!("mysql:{rest}")),
             None => Cow::Borrowed(url),
         };
-        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        options = match backend {
-            Backend::Sqlite => options.max_connections(8).after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers proceed during a write; busy_timeout makes
-                    // concurrent writers wait instead of failing.
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        // FULL: a commit the user was told about survives a power
-                        // loss (NORMAL in WAL mode may lose the last transactions).
-                        "PRAGMA synchronous = FULL",
-                        "PRAGMA foreign_keys = ON",
-                        "PRAGMA busy_timeout = 10000",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            }),
-            Backend::MySql => options.max_connections(16).after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("SET NAMES utf8mb4 COLLATE utf8mb4_bin")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => options.max_connections(16),
+        let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let (pool, writer) = match backend {
+            Backend::Sqlite => (
+                sqlite_options(options().max_connections(8))
+                    .connect(&url)
+                    .await?,
+                Some(
+                    sqlite_options(options().max_connections(1))
+                        .connect(&url)
+                        .await?,
+                ),
+            ),
+            Backend::MySql => (
+                options()
+                    .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("SET NAMES utf8mb4 COLLATE utf8mb4_bin")
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?,
+                None,
+            ),
+            Backend::Postgres => (options().max_connections(16).connect(&url).await?, None),
         };
-        let pool = options.connect(&url).await?;
-        let db = Self { pool, backend };
+        let db = Self {
+            pool,
+            writer,
+            backend,
+        };
         db.migrator().run(&db.pool).await?;
         Ok(db)
     }
@@ -148,15 +157,44 @@ impl Db {
     /// (`BEGIN IMMEDIATE`) so that two writers never deadlock on lock upgrade.
     pub async fn begin_write(&self) -> Result<Tx> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                self.writer
+                    .as_ref()
+                    .unwrap_or(&self.pool)
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await?
+            }
             Backend::Postgres | Backend::MySql => self.pool.begin().await?,
         };
         Ok(tx)
     }
 
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// Every SQLite connection: WAL lets readers proceed during a write; busy_timeout makes a
+/// writer outside the write connection wait instead of failing.
+fn sqlite_options(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.after_connect(|conn, _| {
+        Box::pin(async move {
+            for pragma in [
+                "PRAGMA journal_mode = WAL",
+                // FULL: a commit the user was told about survives a power loss (NORMAL in
+                // WAL mode may lose the last transactions).
+                "PRAGMA synchronous = FULL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA busy_timeout = 10000",
+            ] {
+                sqlx::query(pragma).execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// Rewrites `?` to `$1`, `$2`, … outside string literals, for PostgreSQL.

@@ -63,6 +63,16 @@ const NO_TENANT_DATA: &[(&str, &str, &str)] = &[
         "/ocs/{version}/cloud/user",
         "Basic-authenticated; answers with the caller's own account only",
     ),
+    (
+        "ANY",
+        "/remote.php/webdav",
+        "WebDAV: the caller's own root only (paths below it are probed)",
+    ),
+    (
+        "ANY",
+        "/remote.php/webdav/",
+        "WebDAV: the caller's own root only (paths below it are probed)",
+    ),
 ];
 
 /// Text that must never appear in a response to an outsider.
@@ -75,8 +85,24 @@ const A_MARKERS: &[&str] = &[
     "post@musterstadt.example",
 ];
 
-/// Every (method, pattern) the router declares, read from its source.
+/// Every (method, pattern) the router declares, read from its source: the web routes,
+/// and the WebDAV door's, which take any method ("ANY").
 fn declared_routes() -> BTreeSet<(String, String)> {
+    let mut out = web_routes();
+    let dav = include_str!("../../src/dav_door/mod.rs");
+    let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).expect("regex");
+    let before = out.len();
+    for c in route.captures_iter(dav) {
+        out.insert(("ANY".to_string(), c[1].to_string()));
+    }
+    assert!(
+        out.len() > before,
+        "WebDAV routes not found in dav_door/mod.rs"
+    );
+    out
+}
+
+fn web_routes() -> BTreeSet<(String, String)> {
     let src = include_str!("../../src/web/mod.rs");
     assert!(
         !src.contains(".nest(") && !src.contains(".merge("),
@@ -150,6 +176,15 @@ enum Req {
     /// Sent byte for byte over a plain TCP connection, so that no client normalises the
     /// path (`..`, `%2F`, `//`). With a form, it is a POST carrying the CSRF token.
     Raw(String, Option<Vec<(&'static str, String)>>),
+    /// A WebDAV request with the session's login and password as Basic credentials (the
+    /// sync clients' way in); `raw` sends it byte for byte like [`Req::Raw`].
+    Dav {
+        method: &'static str,
+        path: String,
+        headers: Vec<(&'static str, String)>,
+        body: Option<String>,
+        raw: bool,
+    },
 }
 
 impl Req {
@@ -161,6 +196,16 @@ impl Req {
             Req::Upload(p) => format!("POST(upload) {p}"),
             Req::Raw(p, None) => format!("raw GET {p}"),
             Req::Raw(p, Some(f)) => format!("raw POST {p} {f:?}"),
+            Req::Dav {
+                method,
+                path,
+                headers,
+                raw,
+                ..
+            } => format!(
+                "{}{method} {path} {headers:?}",
+                if *raw { "raw " } else { "" }
+            ),
         }
     }
 }
@@ -901,6 +946,35 @@ async fn send(t: &TestApp, s: &Session, req: &Req) -> (u16, Vec<u8>) {
                 .expect("upload")
         }
         Req::Raw(p, form) => return raw(t, s, p, form.as_deref()).await,
+        Req::Dav {
+            method,
+            path,
+            headers,
+            body,
+            raw: true,
+        } => return raw_dav(t, s, method, path, headers, body.as_deref()).await,
+        Req::Dav {
+            method,
+            path,
+            headers,
+            body,
+            raw: false,
+        } => {
+            let mut r = b
+                .http
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                    format!("{}{path}", b.base),
+                )
+                .basic_auth(s.login, Some(PW));
+            for (k, v) in headers {
+                r = r.header(*k, v);
+            }
+            if let Some(body) = body {
+                r = r.body(body.clone());
+            }
+            r.send().await.expect("dav request")
+        }
     };
     let status = resp.status().as_u16();
     (status, resp.bytes().await.expect("body").to_vec())
@@ -912,7 +986,11 @@ async fn run_table(t: &TestApp, w: &World, s: &Session, rows: &[Probe]) -> Vec<S
     for p in rows {
         let (status, body) = send(t, s, &p.req).await;
         let desc = p.req.describe();
-        let refused = status == 403 || status == 404;
+        // WebDAV also refuses with the statuses its clients understand: a malformed
+        // path (400), a missing parent (409), a failed `If` (412), another host (502).
+        let dav_refusal =
+            matches!(p.req, Req::Dav { .. }) && matches!(status, 400 | 409 | 412 | 502);
+        let refused = status == 403 || status == 404 || dav_refusal;
         if !refused {
             failures.push(format!(
                 "{desc} ({}) as {} gave {status}: {:.120}",
@@ -953,6 +1031,50 @@ struct Snapshot {
     assignments: Vec<(i64, i64)>,
     outbox: usize,
     blobs: (usize, usize),
+    dav: DavState,
+}
+
+/// What the WebDAV door keeps besides nodes: locks, dead properties, upload sessions.
+#[derive(Debug, PartialEq)]
+struct DavState {
+    locks: Vec<(String, i64, String, Option<i64>)>,
+    props: Vec<(i64, String, String, String)>,
+    uploads: Vec<(i64, i64, String, i64)>,
+    chunks: Vec<(i64, String, i64, String)>,
+}
+
+async fn dav_state(t: &TestApp) -> DavState {
+    let db = &t.app.db;
+    DavState {
+        locks: db
+            .qa::<(String, i64, String, Option<i64>)>(
+                "SELECT token, space_id, path, expires_at FROM dav_locks ORDER BY token",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("locks"),
+        props: db
+            .qa::<(i64, String, String, String)>(
+                "SELECT node_id, ns, name, value FROM dav_props ORDER BY node_id, ns, name",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("props"),
+        uploads: db
+            .qa::<(i64, i64, String, i64)>(
+                "SELECT id, account_id, session, touched_at FROM dav_uploads ORDER BY id",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("uploads"),
+        chunks: db
+            .qa::<(i64, String, i64, String)>(
+                "SELECT upload_id, name, size, blob_id FROM dav_upload_chunks ORDER BY upload_id, name",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("chunks"),
+    }
 }
 
 /// id, login, display name, e-mail, password hash, active, must change password, role.
@@ -1043,6 +1165,7 @@ async fn snapshot(t: &TestApp) -> Snapshot {
             .expect("assignments"),
         outbox: t.app.outbox_recent(1_000).await.expect("outbox").len(),
         blobs: t.stored_files(),
+        dav: dav_state(t).await,
     }
 }
 
@@ -1082,10 +1205,24 @@ async fn member_b_reaches_nothing_of_a_by_any_route() {
     table.extend(member_list_rows());
     table.extend(admin_rows(&w, w.user_b));
     table.extend(account_rows(&w));
+    // The WebDAV rows run in their own test (with A's locks and uploads set up); here
+    // they count for the route coverage.
+    let dav_cover = dav_rows(
+        &w,
+        &DavWorld {
+            a_lock: String::new(),
+            a_session: "0",
+            own_session: "0",
+        },
+        "user.b",
+        false,
+        &host,
+    );
 
     // The table covers the whole router.
     let covered: BTreeSet<(String, String)> = table
         .iter()
+        .chain(dav_cover.iter())
         .filter_map(|p| p.route)
         .map(|(m, r)| (m.to_string(), r.to_string()))
         .chain(
@@ -1309,5 +1446,539 @@ async fn unassigned_clerk_reaches_nothing_of_a() {
         "clerk.other acted on A: {against_a:?}"
     );
     eprintln!("isolation: {} rows as clerk.other", table.len());
+    t.finish().await;
+}
+
+/// A WebDAV request exactly as written, with the session's Basic credentials.
+async fn raw_dav(
+    t: &TestApp,
+    s: &Session,
+    method: &str,
+    target: &str,
+    headers: &[(&'static str, String)],
+    body: Option<&str>,
+) -> (u16, Vec<u8>) {
+    use base64::Engine as _;
+    let host = t.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{PW}", s.login));
+    let body = body.unwrap_or("");
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.expect("read");
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no status line for {target}: {head}"));
+    (status, buf[head_end..].to_vec())
+}
+
+const R_WEBDAV: (&str, &str) = ("ANY", "/remote.php/webdav/{*rest}");
+const R_DAV: (&str, &str) = ("ANY", "/remote.php/dav/{*rest}");
+
+/// A's WebDAV state an outsider could aim at, made by user.a over WebDAV before the
+/// table runs: a dead property, a lock, an unfinished chunked upload.
+struct DavWorld {
+    /// The token of user.a's lock on the file in A's sub-folder.
+    a_lock: String,
+    /// user.a's chunk session.
+    a_session: &'static str,
+    /// The prober's own chunk session (one chunk in it).
+    own_session: &'static str,
+}
+
+/// A's files by path below A's root.
+const A_PATHS: &[&str] = &[
+    "Geheim-A-Bescheid.pdf",
+    "an_KVBbg/Geheim-A-Antrag.pdf",
+    "an_KVBbg/Interna-A",
+    "an_KVBbg/Interna-A/Geheim-A-Anlage.pdf",
+];
+/// Member A's folder on the staff's top level, percent-encoded.
+const A_STAFF: &str = "1001%20Stadt%20Musterstadt";
+
+fn enc(path: &str) -> String {
+    path.split('/')
+        .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn dav_ok(
+    t: &TestApp,
+    login: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> reqwest::Response {
+    let mut r = t
+        .client()
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+            format!("{}{path}", t.url),
+        )
+        .basic_auth(login, Some(PW))
+        .body(body.to_string());
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let resp = r.send().await.expect("dav");
+    assert!(
+        resp.status().is_success(),
+        "{method} {path} as {login}: {}",
+        resp.status()
+    );
+    resp
+}
+
+/// Sets up A's WebDAV state (as user.a) and the prober's own chunk session.
+async fn build_dav_world(t: &TestApp, prober: &str) -> DavWorld {
+    let a_file = format!("/remote.php/webdav/{}", enc(A_PATHS[1]));
+    dav_ok(
+        t,
+        "user.a",
+        "PROPPATCH",
+        &a_file,
+        &[],
+        r#"<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><x:akte xmlns:x="urn:amtsbote-test">Interna-A</x:akte></d:prop></d:set></d:propertyupdate>"#,
+    )
+    .await;
+    let r = dav_ok(
+        t,
+        "user.a",
+        "LOCK",
+        &format!("/remote.php/webdav/{}", enc(A_PATHS[3])),
+        &[("Timeout", "Second-3600")],
+        r#"<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype><d:owner>user.a</d:owner></d:lockinfo>"#,
+    )
+    .await;
+    let a_lock = r.headers()["lock-token"]
+        .to_str()
+        .expect("token")
+        .to_string();
+    let (a_session, own_session) = ("6160", "5150");
+    for (login, session) in [("user.a", a_session), (prober, own_session)] {
+        let dir = format!("/remote.php/dav/uploads/{login}/{session}");
+        dav_ok(t, login, "MKCOL", &dir, &[], "").await;
+        dav_ok(t, login, "PUT", &format!("{dir}/1"), &[], "Interna-A-Teil").await;
+    }
+    DavWorld {
+        a_lock,
+        a_session,
+        own_session,
+    }
+}
+
+/// WebDAV rows for `login`: A's paths through every mount the prober can name, MOVE and
+/// COPY of the prober's own file into A or to another host, locks, chunked uploads.
+fn dav_rows(w: &World, dw: &DavWorld, login: &str, staff: bool, host: &str) -> Vec<Probe> {
+    let _ = w;
+    let mut rows = Vec::new();
+    let dav = |method: &'static str,
+               path: String,
+               headers: Vec<(&'static str, String)>,
+               body: Option<String>| {
+        let route = if path.starts_with("/remote.php/webdav/") {
+            Some(R_WEBDAV)
+        } else if path.starts_with("/remote.php/dav/") {
+            Some(R_DAV)
+        } else {
+            None
+        };
+        row(
+            route,
+            Req::Dav {
+                method,
+                path,
+                headers,
+                body,
+                raw: false,
+            },
+            "WebDAV",
+        )
+    };
+    let own_root = format!("/remote.php/dav/files/{login}");
+    let propfind = || {
+        Some(
+            r#"<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>"#
+                .to_string(),
+        )
+    };
+    let proppatch = || {
+        Some(r#"<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:"><d:remove><d:prop><x:akte xmlns:x="urn:amtsbote-test"/></d:prop></d:remove><d:set><d:prop><d:lastmodified>1000000000</d:lastmodified></d:prop></d:set></d:propertyupdate>"#.to_string())
+    };
+    let lockinfo = || {
+        Some(r#"<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockinfo>"#.to_string())
+    };
+    // Where A's paths could be named: user.a's tree; the staff's folder of A (under the
+    // prober's own mounts); for a member, the own tree (A's names in B's space).
+    let mut bases = vec![
+        "/remote.php/dav/files/user.a".to_string(),
+        "/remote.php/dav/files/USER.A".to_string(),
+        format!("/remote.php/webdav/{A_STAFF}"),
+        format!("{own_root}/{A_STAFF}"),
+        "/remote.php/webdav/1001".to_string(),
+        "/remote.php/webdav/1001%20stadt%20musterstadt".to_string(),
+    ];
+    if !staff {
+        bases.push("/remote.php/webdav".into());
+        bases.push(own_root.clone());
+    }
+    for base in &bases {
+        // Writing into the prober's own folders is allowed; only paths that lie in A (or
+        // whose parent exists nowhere the prober can write) are probed with writes.
+        let own = base == "/remote.php/webdav" || *base == own_root;
+        for p in A_PATHS {
+            let path = format!("{base}/{}", enc(p));
+            rows.push(dav(
+                "PROPFIND",
+                path.clone(),
+                vec![("Depth", "1".into())],
+                propfind(),
+            ));
+            rows.push(dav("GET", path.clone(), vec![], None));
+            rows.push(dav("HEAD", path.clone(), vec![], None));
+            rows.push(dav("DELETE", path.clone(), vec![], None));
+            rows.push(dav("PROPPATCH", path.clone(), vec![], proppatch()));
+            rows.push(dav(
+                "MOVE",
+                path.clone(),
+                vec![("Destination", format!("{base}/Umbenannt.pdf"))],
+                None,
+            ));
+            rows.push(dav(
+                "COPY",
+                path.clone(),
+                vec![("Destination", format!("{base}/Kopie.pdf"))],
+                None,
+            ));
+            let in_a = !own || p.contains("Interna-A/") || !p.contains('/');
+            if in_a {
+                rows.push(dav(
+                    "PUT",
+                    path.clone(),
+                    vec![],
+                    Some("Eingeschleust".into()),
+                ));
+                rows.push(dav(
+                    "LOCK",
+                    path.clone(),
+                    vec![("Timeout", "Second-60".into())],
+                    lockinfo(),
+                ));
+                rows.push(dav(
+                    "UNLOCK",
+                    path.clone(),
+                    vec![("Lock-Token", dw.a_lock.clone())],
+                    None,
+                ));
+                rows.push(dav(
+                    "MKCOL",
+                    format!("{base}/an_KVBbg/Interna-A/Neu"),
+                    vec![],
+                    None,
+                ));
+            }
+        }
+        if !own {
+            rows.push(dav(
+                "PROPFIND",
+                format!("{base}/"),
+                vec![("Depth", "1".into())],
+                propfind(),
+            ));
+            rows.push(dav(
+                "PUT",
+                format!("{base}/an_KVBbg/Eingeschleust.pdf"),
+                vec![],
+                Some("x".into()),
+            ));
+            rows.push(dav(
+                "MKCOL",
+                format!("{base}/an_KVBbg/Eingeschleust"),
+                vec![],
+                None,
+            ));
+        }
+    }
+
+    // The prober's own file, moved or copied into A or to another host.
+    let own_file = if staff {
+        "/remote.php/webdav/1002%20Gemeinde%20Beispielheim/an_KVBbg/Eigenes-B.pdf".to_string()
+    } else {
+        "/remote.php/webdav/an_KVBbg/Eigenes-B.pdf".to_string()
+    };
+    let into_a = [
+        "/remote.php/dav/files/user.a/an_KVBbg/Eingeschleust.pdf".to_string(),
+        format!("http://{host}/remote.php/dav/files/user.a/an_KVBbg/Eingeschleust.pdf"),
+        "http://evil.example/remote.php/webdav/an_KVBbg/Eingeschleust.pdf".to_string(),
+        format!("http://evil.example/remote.php/dav/files/{login}/an_KVBbg/x.pdf"),
+        format!("/remote.php/webdav/{A_STAFF}/an_KVBbg/Eingeschleust.pdf"),
+        format!("/remote.php/webdav/{A_STAFF}/Geheim-A-Bescheid.pdf"),
+        format!("{own_root}/{A_STAFF}/an_KVBbg/Geheim-A-Antrag.pdf"),
+        format!("/remote.php/dav/uploads/user.a/{}/2", dw.a_session),
+        "/remote.php/webdav/../dav/files/user.a/an_KVBbg/Eingeschleust.pdf".to_string(),
+        "/remote.php/webdav/an_KVBbg/%2e%2e/%2e%2e/dav/files/user.a/x.pdf".to_string(),
+    ];
+    for dest in &into_a {
+        for method in ["MOVE", "COPY"] {
+            rows.push(dav(
+                method,
+                own_file.clone(),
+                vec![("Destination", dest.clone()), ("Overwrite", "T".into())],
+                None,
+            ));
+        }
+    }
+    // A's lock token, used on the prober's own file.
+    rows.push(dav(
+        "UNLOCK",
+        own_file.clone(),
+        vec![("Lock-Token", dw.a_lock.clone())],
+        None,
+    ));
+    rows.push(dav(
+        "LOCK",
+        own_file.clone(),
+        vec![
+            ("If", format!("({})", dw.a_lock)),
+            ("Timeout", "Second-99999".into()),
+        ],
+        None,
+    ));
+
+    // Chunked uploads: user.a's area, user.a's session by id, and the prober's own
+    // session assembled into A.
+    let a_up = format!("/remote.php/dav/uploads/user.a/{}", dw.a_session);
+    let own_up = format!("/remote.php/dav/uploads/{login}");
+    rows.extend([
+        dav(
+            "MKCOL",
+            "/remote.php/dav/uploads/user.a/777".into(),
+            vec![],
+            None,
+        ),
+        dav(
+            "PROPFIND",
+            format!("{a_up}/"),
+            vec![("Depth", "1".into())],
+            propfind(),
+        ),
+        dav(
+            "PUT",
+            format!("{a_up}/2"),
+            vec![],
+            Some("Eingeschleust".into()),
+        ),
+        dav("DELETE", format!("{a_up}/1"), vec![], None),
+        dav("DELETE", a_up.clone(), vec![], None),
+        dav(
+            "MOVE",
+            format!("{a_up}/.file"),
+            vec![("Destination", format!("{own_root}/an_KVBbg/Gestohlen.bin"))],
+            None,
+        ),
+        dav(
+            "PROPFIND",
+            format!("{own_up}/{}/", dw.a_session),
+            vec![("Depth", "1".into())],
+            propfind(),
+        ),
+        dav(
+            "PUT",
+            format!("{own_up}/{}/2", dw.a_session),
+            vec![],
+            Some("x".into()),
+        ),
+        dav("DELETE", format!("{own_up}/{}", dw.a_session), vec![], None),
+        dav(
+            "MOVE",
+            format!("{own_up}/{}/.file", dw.a_session),
+            vec![("Destination", format!("{own_root}/an_KVBbg/Gestohlen.bin"))],
+            None,
+        ),
+    ]);
+    for dest in [
+        "/remote.php/dav/files/user.a/an_KVBbg/Eingeschleust.bin".to_string(),
+        format!("http://{host}/remote.php/dav/files/user.a/an_KVBbg/Eingeschleust.bin"),
+        format!("http://evil.example/remote.php/dav/files/{login}/an_KVBbg/x.bin"),
+        format!("/remote.php/webdav/{A_STAFF}/an_KVBbg/Eingeschleust.bin"),
+        format!("{own_root}/{A_STAFF}/Eingeschleust.bin"),
+        format!("{own_root}/{A_STAFF}/an_KVBbg/Geheim-A-Antrag.pdf"),
+        format!("{own_root}/../user.a/an_KVBbg/Eingeschleust.bin"),
+    ] {
+        rows.push(dav(
+            "MOVE",
+            format!("{own_up}/{}/.file", dw.own_session),
+            vec![("Destination", dest), ("OC-Total-Length", "14".into())],
+            None,
+        ));
+    }
+
+    // Path tricks, sent as written.
+    let tricks = [
+        "/remote.php/webdav/../dav/files/user.a/an_KVBbg/Geheim-A-Antrag.pdf".to_string(),
+        format!("{own_root}/../user.a/an_KVBbg/Geheim-A-Antrag.pdf"),
+        format!("{own_root}/%2e%2e/user.a/an_KVBbg/Geheim-A-Antrag.pdf"),
+        format!("{own_root}%2f..%2fuser.a/an_KVBbg/Geheim-A-Antrag.pdf"),
+        format!("{own_root}/an_KVBbg%2f..%2f..%2fuser.a%2fan_KVBbg/Geheim-A-Antrag.pdf"),
+        "/remote.php/dav/files/user.a%00/an_KVBbg/Geheim-A-Antrag.pdf".to_string(),
+        "/remote.php/dav/files/user.a/an_KVBbg/Geheim-A-Antrag.pdf%00".to_string(),
+        "/remote.php/dav/files//user.a/an_KVBbg/Geheim-A-Antrag.pdf".to_string(),
+        "/remote.php/dav//files/user.a/an_KVBbg/Geheim-A-Antrag.pdf".to_string(),
+        "//remote.php/dav/files/user.a/an_KVBbg/Geheim-A-Antrag.pdf".to_string(),
+        "/remote.php/dav/uploads/user.a/../../files/user.a/an_KVBbg/Geheim-A-Antrag.pdf"
+            .to_string(),
+        format!("/remote.php/dav/uploads/{login}/../user.a/{}", dw.a_session),
+        format!("http://{host}/remote.php/dav/files/user.a/an_KVBbg/Geheim-A-Antrag.pdf"),
+        format!("/remote.php/webdav/%2e%2e/{A_STAFF}/an_KVBbg/Geheim-A-Antrag.pdf"),
+    ];
+    for p in tricks {
+        for method in ["GET", "PROPFIND", "DELETE"] {
+            rows.push(row(
+                None,
+                Req::Dav {
+                    method,
+                    path: p.clone(),
+                    headers: vec![("Depth", "0".into())],
+                    body: None,
+                    raw: true,
+                },
+                "WebDAV path trick",
+            ));
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn member_b_reaches_nothing_of_a_over_webdav() {
+    let t = TestApp::spawn().await;
+    let w = build_world(&t).await;
+    let dw = build_dav_world(&t, "user.b").await;
+    let host = t.url.trim_start_matches("http://").to_string();
+    let user_b = session(&t, "user.b").await;
+
+    // Controls: user.b's credentials work over WebDAV and reach B's own file, and the
+    // lock and the dead property of A are really there.
+    let (status, body) = send(
+        &t,
+        &user_b,
+        &Req::Dav {
+            method: "PROPFIND",
+            path: "/remote.php/webdav/an_KVBbg/".into(),
+            headers: vec![("Depth", "1".into())],
+            body: None,
+            raw: false,
+        },
+    )
+    .await;
+    assert_eq!(status, 207);
+    assert!(contains(&body, b"Eigenes-B.pdf"));
+    let before = snapshot(&t).await;
+    assert_eq!(before.dav.locks.len(), 1);
+    assert_eq!(before.dav.props.len(), 1);
+    assert_eq!(before.dav.uploads.len(), 2);
+
+    let table = dav_rows(&w, &dw, "user.b", false, &host);
+    let audit_mark = last_audit_id(&t).await;
+    let failures = run_table(&t, &w, &user_b, &table).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
+    let after = snapshot(&t).await;
+    assert_eq!(before, after, "state changed by refused requests");
+    let against_a = acts_since(&t, audit_mark, "Name user.b").await;
+    assert!(against_a.is_empty(), "user.b acted on A: {against_a:?}");
+    eprintln!("isolation: {} WebDAV rows as user.b", table.len());
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn unassigned_clerk_reaches_nothing_of_a_over_webdav() {
+    let t = TestApp::spawn_with(Opts {
+        clerks_see_all: false,
+        ..Opts::default()
+    })
+    .await;
+    let w = build_world(&t).await;
+    t.app
+        .assign_clerk(&cli_actor(), "clerk.other", "1002", true)
+        .await
+        .expect("assign");
+    let dw = build_dav_world(&t, "clerk.other").await;
+    let host = t.url.trim_start_matches("http://").to_string();
+    let other = session(&t, "clerk.other").await;
+
+    // Control: clerk.other sees B's folder and file over WebDAV, and nothing else.
+    let (status, body) = send(
+        &t,
+        &other,
+        &Req::Dav {
+            method: "PROPFIND",
+            path: "/remote.php/webdav/".into(),
+            headers: vec![("Depth", "1".into())],
+            body: None,
+            raw: false,
+        },
+    )
+    .await;
+    assert_eq!(status, 207);
+    assert!(contains(&body, b"Beispielheim"));
+    assert!(!contains(&body, b"Musterstadt"));
+    let (status, _) = send(
+        &t,
+        &other,
+        &Req::Dav {
+            method: "GET",
+            path: "/remote.php/webdav/1002%20Gemeinde%20Beispielheim/an_KVBbg/Eigenes-B.pdf".into(),
+            headers: vec![],
+            body: None,
+            raw: false,
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let before = snapshot(&t).await;
+    let table = dav_rows(&w, &dw, "clerk.other", true, &host);
+    let audit_mark = last_audit_id(&t).await;
+    let failures = run_table(&t, &w, &other, &table).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
+    let after = snapshot(&t).await;
+    assert_eq!(before, after, "state changed by refused requests");
+    let against_a = acts_since(&t, audit_mark, "Name clerk.other").await;
+    assert!(
+        against_a.is_empty(),
+        "clerk.other acted on A: {against_a:?}"
+    );
+    eprintln!("isolation: {} WebDAV rows as clerk.other", table.len());
     t.finish().await;
 }

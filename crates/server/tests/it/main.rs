@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod clients;
 mod copy;
+mod dav;
 mod hostile;
 mod isolation;
 mod policy;
