@@ -1,5 +1,9 @@
 use clap::Parser;
 
+/// See Cargo.toml: the server's memory must stay flat under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -189,6 +189,10 @@ fn sqlite_options(options: AnyPoolOptions) -> AnyPoolOptions {
                 "PRAGMA synchronous = FULL",
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA busy_timeout = 10000",
+                // 512 KiB of page cache per connection instead of 2 MiB: the database
+                // file sits in the OS page cache anyway, and nine connections with 2 MiB
+                // each were a third of the server's memory under load.
+                "PRAGMA cache_size = -512",
             ] {
                 sqlx::query(pragma).execute(&mut *conn).await?;
             }

@@ -147,29 +147,19 @@ pub(crate) async fn touch_ancestors(
     space_id: i64,
     folder_id: i64,
 ) -> Result<()> {
-    let mut current = Some(folder_id);
-    let mut guard = 0;
-    while let Some(id) = current {
-        app.db
-            .q("UPDATE nodes SET etag = ? WHERE space_id = ? AND id = ?")
-            .bind(ids::etag())
-            .bind(space_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        current = app
-            .db
-            .qs::<Option<i64>>("SELECT parent_id FROM nodes WHERE space_id = ? AND id = ?")
-            .bind(space_id)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .flatten();
-        guard += 1;
-        if guard > 1000 {
-            return Err(Error::Internal("folder cycle".into()));
-        }
-    }
+    // One statement for the whole chain, inside the write transaction that holds the
+    // space's lock: every statement there delays the next writer. The folders share the
+    // new value; an ETag only has to differ from the resource's previous one. The depth
+    // bound stops a broken tree (a cycle) from recursing forever; the derived table lets
+    // MySQL update the table the subquery reads.
+    app.db
+        .q("UPDATE nodes SET etag = ? WHERE space_id = ? AND id IN (SELECT id FROM (WITH RECURSIVE chain (id, depth) AS (SELECT id, 0 FROM nodes WHERE space_id = ? AND id = ? UNION ALL SELECT n.parent_id, chain.depth + 1 FROM nodes n JOIN chain ON n.id = chain.id WHERE n.parent_id IS NOT NULL AND chain.depth < 1000) SELECT id FROM chain) AS ancestors)")
+        .bind(ids::etag())
+        .bind(space_id)
+        .bind(space_id)
+        .bind(folder_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -38,7 +38,23 @@ impl App {
     pub async fn resolve_path(&self, access: &SpaceAccess, components: &[&str]) -> Result<Node> {
         // `node` checks the whole permission (including whether the actor still sees
         // the member); below the root only the node-level rule can differ.
-        let mut node = self.node(access, access.root_id()).await?;
+        let root = self.node(access, access.root_id()).await?;
+        self.resolve_below(access, root, components).await
+    }
+
+    /// Like [`App::resolve_path`], from `start` on, a node of this space the caller got
+    /// through the permission function in the same request (so a door can continue a
+    /// walk it has already made part of).
+    pub async fn resolve_below(
+        &self,
+        access: &SpaceAccess,
+        start: Node,
+        components: &[&str],
+    ) -> Result<Node> {
+        if start.space_id != access.space_id() {
+            return Err(Error::NotFound);
+        }
+        let mut node = start;
         let side = access.actor().side();
         for component in components {
             if !node.is_folder() {

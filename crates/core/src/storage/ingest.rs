@@ -17,7 +17,9 @@ use crate::ids;
 use crate::scan::Verdict;
 use crate::spaces::SpaceAccess;
 use crate::spaces::names::NodeName;
-use crate::spaces::nodes::{Node, child_by_key, load_in, lock_space, touch_ancestors};
+use crate::spaces::nodes::{
+    Node, child_by_key, load_in, lock_space, select_nodes, touch_ancestors,
+};
 use crate::spaces::permissions::{Action, decide};
 use crate::storage::digests::{ClaimedChecksum, Digests, FileDigests};
 
@@ -88,12 +90,16 @@ impl App {
         let folder = self.node_unchecked(access.space_id(), up.folder_id).await?;
         self.can(&actor, Action::Upload, &folder, member_id).await?;
         // Early refusals, before a byte is read.
-        let existing = {
-            let mut tx = self.db.pool().begin().await?;
-            let e = child_by_key(self, &mut tx, access.space_id(), folder.id, &name.key()).await?;
-            tx.rollback().await?;
-            e
-        };
+        let existing = self
+            .db
+            .qa::<Node>(select_nodes!(
+                "WHERE space_id = ? AND parent_id = ? AND name_key = ?"
+            ))
+            .bind(access.space_id())
+            .bind(folder.id)
+            .bind(name.key())
+            .fetch_optional(self.db.pool())
+            .await?;
         up.precondition.check(existing.as_ref())?;
         if let Some(e) = &existing {
             if !e.is_file() || !up.overwrite {

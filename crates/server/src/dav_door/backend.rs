@@ -379,6 +379,9 @@ impl DavBackend for CoreBackend {
         body: ByteStream,
         opts: WriteOptions,
     ) -> DavResult<WriteOutcome> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let at = self.parent_folder(user, path).await?;
         let up = self.upload(&at.node, path, &opts);
         let r = self.app.ingest(&at.access, up, body).await;
@@ -386,6 +389,9 @@ impl DavBackend for CoreBackend {
     }
 
     async fn mkcol(&self, user: &DavUser, path: &DavPath) -> DavResult<Entry> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let at = self.parent_folder(user, path).await?;
         let node = self
             .app
@@ -401,6 +407,9 @@ impl DavBackend for CoreBackend {
     }
 
     async fn delete(&self, user: &DavUser, path: &DavPath) -> DavResult<()> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let at = self.node_at(user, path).await?;
         if at.is_space_root() {
             return Err(forbidden("err-forbidden"));
@@ -418,6 +427,9 @@ impl DavBackend for CoreBackend {
         to: &DavPath,
         opts: TransferOptions,
     ) -> DavResult<Entry> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let (source, dest) = self
             .transfer_ends(user, from, to, opts.replace, false)
             .await?;
@@ -453,6 +465,9 @@ impl DavBackend for CoreBackend {
         to: &DavPath,
         opts: TransferOptions,
     ) -> DavResult<Entry> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let (source, dest) = self
             .transfer_ends(user, from, to, opts.replace, true)
             .await?;
@@ -481,6 +496,9 @@ impl DavBackend for CoreBackend {
     }
 
     async fn proppatch(&self, user: &DavUser, path: &DavPath, patch: PropPatch) -> DavResult<()> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let at = self.node_at(user, path).await?;
         let changes = patch
             .ops
@@ -527,6 +545,9 @@ impl DavBackend for CoreBackend {
     }
 
     async fn lock_create(&self, user: &DavUser, lock: ActiveLock) -> DavResult<()> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let at = self.node_at(user, &lock.root).await?;
         // A lock keeps others from writing: only who may change the item may take one.
         let action = if at.node.is_file() {
@@ -588,6 +609,9 @@ impl DavBackend for CoreBackend {
         timeout: Option<Duration>,
         expires_at: Option<SystemTime>,
     ) -> DavResult<Option<ActiveLock>> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let refreshed = self
             .app
             .refresh_lock(
@@ -608,6 +632,9 @@ impl DavBackend for CoreBackend {
     }
 
     async fn lock_remove(&self, user: &DavUser, token: &str) -> DavResult<bool> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         self.app
             .remove_lock(&user.actor, token)
             .await
@@ -689,6 +716,9 @@ impl DavBackend for CoreBackend {
         dest: &DavPath,
         opts: WriteOptions,
     ) -> DavResult<WriteOutcome> {
+        // This request changes something: what was looked up before, or is looked up
+        // during the change, is stale once it is done.
+        let _stale = user.memo.changing();
         let at = self.parent_folder(user, dest).await?;
         let up = self.upload(&at.node, dest, &opts);
         let r = self

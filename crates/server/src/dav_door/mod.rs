@@ -157,6 +157,7 @@ async fn serve(State(door): State<Door>, req: Request) -> Response {
         account_id: account.id,
         login: account.login.clone(),
         actor,
+        memo: Default::default(),
     });
     let router = if mount.uploads {
         let files = mount

@@ -5,6 +5,8 @@
 //! read-only. Every lookup goes through the core's permission function: a node the
 //! principal may not read is `None`, exactly like a missing one.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use amtsbote_core::spaces::SpaceAccess;
@@ -23,6 +25,46 @@ pub struct DavUser {
     pub account_id: i64,
     pub login: String,
     pub actor: Actor,
+    /// Lookups already made in this request (created fresh for each request).
+    pub memo: Arc<RequestMemo>,
+}
+
+/// What one request has already looked up. The engine asks about the same paths several
+/// times per request (the target, its parent, the locks above it); each answer costs
+/// database round trips, and a small upload would otherwise spend most of its time on
+/// them. Valid until the request changes something: every write clears it, so nothing
+/// stale is rendered after a change.
+#[derive(Debug, Default)]
+pub struct RequestMemo {
+    spaces: Mutex<HashMap<String, Option<(SpaceAccess, DavPath)>>>,
+    nodes: Mutex<HashMap<String, Node>>,
+}
+
+/// Clears the memo when dropped, i.e. when the change it was taken for is over.
+pub struct Changing<'a>(&'a RequestMemo);
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.0.forget();
+    }
+}
+
+impl RequestMemo {
+    /// Forgets everything when the returned guard is dropped, after the change. Before
+    /// it, this request has changed nothing, so what it looked up still holds as much as
+    /// it ever did (the core re-checks inside its transaction anyway).
+    pub fn changing(&self) -> Changing<'_> {
+        Changing(self)
+    }
+
+    pub fn forget(&self) {
+        if let Ok(mut s) = self.spaces.lock() {
+            s.clear();
+        }
+        if let Ok(mut n) = self.nodes.lock() {
+            n.clear();
+        }
+    }
 }
 
 /// Where a path lands.
@@ -81,14 +123,50 @@ pub async fn space_of(
     path: &DavPath,
 ) -> DavResult<Option<(SpaceAccess, DavPath, Vec<String>)>> {
     let segments: Vec<String> = path.segments().map(str::to_string).collect();
+    // Members have one space; for staff the first segment names it.
+    let key = match &user.actor {
+        Actor::MemberUser { .. } => String::new(),
+        _ => match segments.first() {
+            Some(first) => name_key(first),
+            None => return Ok(None),
+        },
+    };
+    let known = user
+        .memo
+        .spaces
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).cloned());
+    let found = match known {
+        Some(found) => found,
+        None => {
+            let found = open_space_of(app, user, segments.first()).await?;
+            if let Ok(mut m) = user.memo.spaces.lock() {
+                m.insert(key, found.clone());
+            }
+            found
+        }
+    };
+    Ok(found.map(|(access, base)| {
+        let skip = base.segments().count();
+        (access, base, segments[skip..].to_vec())
+    }))
+}
+
+/// The space behind a member user's root, or behind a staff member folder's name.
+async fn open_space_of(
+    app: &App,
+    user: &DavUser,
+    first: Option<&String>,
+) -> DavResult<Option<(SpaceAccess, DavPath)>> {
     match &user.actor {
         Actor::MemberUser { .. } => match app.own_space(&user.actor).await {
-            Ok(access) => Ok(Some((access, DavPath::root(), segments))),
+            Ok(access) => Ok(Some((access, DavPath::root()))),
             Err(Error::NotFound) => Ok(None),
             Err(e) => Err(to_dav(e)),
         },
         _ => {
-            let Some(first) = segments.first() else {
+            let Some(first) = first else {
                 return Ok(None);
             };
             let number = first.split(' ').next().unwrap_or_default();
@@ -107,7 +185,7 @@ pub async fn space_of(
                         &access.member().number,
                         &access.member().name,
                     )])?;
-                    Ok(Some((access, base, segments[1..].to_vec())))
+                    Ok(Some((access, base)))
                 }
                 Err(Error::NotFound) => Ok(None),
                 Err(e) => Err(to_dav(e)),
@@ -124,8 +202,39 @@ pub async fn locate(app: &App, user: &DavUser, path: &DavPath) -> DavResult<Opti
     let Some((access, base, rest)) = space_of(app, user, path).await? else {
         return Ok(None);
     };
-    let parts: Vec<&str> = rest.iter().map(String::as_str).collect();
-    match app.resolve_path(&access, &parts).await {
+    // Continue from the deepest folder on the way that this request already knows.
+    let known = user.memo.nodes.lock().ok().and_then(|m| {
+        (0..=rest.len()).rev().find_map(|n| {
+            m.get(&node_key(access.space_id(), &rest[..n]))
+                .map(|node| (n, node.clone()))
+        })
+    });
+    let remember = |depth: usize, node: &Node| {
+        if let Ok(mut m) = user.memo.nodes.lock() {
+            m.insert(node_key(access.space_id(), &rest[..depth]), node.clone());
+        }
+    };
+    // One step at a time, so that the parent and the ancestors asked about next (the
+    // engine always asks about them) are known too.
+    let walked = async {
+        let (from, mut node) = match known {
+            Some(found) => found,
+            None => {
+                let root = app.resolve_path(&access, &[]).await?;
+                remember(0, &root);
+                (0, root)
+            }
+        };
+        for (depth, segment) in rest.iter().enumerate().skip(from) {
+            node = app
+                .resolve_below(&access, node, &[segment.as_str()])
+                .await?;
+            remember(depth + 1, &node);
+        }
+        Ok::<_, Error>(node)
+    }
+    .await;
+    match walked {
         Ok(node) => Ok(Some(Located::Node(Box::new(InSpace {
             access,
             node,
@@ -134,6 +243,16 @@ pub async fn locate(app: &App, user: &DavUser, path: &DavPath) -> DavResult<Opti
         Err(Error::NotFound) => Ok(None),
         Err(e) => Err(to_dav(e)),
     }
+}
+
+/// Memo key of a path below a space root: names compared as the tree compares them.
+fn node_key(space_id: i64, rest: &[String]) -> String {
+    let mut key = space_id.to_string();
+    for seg in rest {
+        key.push('/');
+        key.push_str(&name_key(seg));
+    }
+    key
 }
 
 pub fn time_of(ms: i64) -> SystemTime {
