@@ -31,6 +31,7 @@ pub enum PropChange {
 #[derive(sqlx::FromRow)]
 struct Row {
     node_id: i64,
+    space_id: i64,
     ns: String,
     name: String,
     value: String,
@@ -65,14 +66,14 @@ impl App {
         let rows = self
             .db
             .qa::<Row>(
-                "SELECT p.node_id, p.ns, p.name, p.value FROM dav_props p JOIN nodes n ON n.id = p.node_id WHERE n.space_id = ? AND n.parent_id = ? ORDER BY p.node_id, p.ns, p.name",
+                // By parent alone (the sibling index); the space is checked per row.
+                "SELECT p.node_id, n.space_id, p.ns, p.name, p.value FROM dav_props p JOIN nodes n ON n.id = p.node_id WHERE n.parent_id = ? ORDER BY p.node_id, p.ns, p.name",
             )
-            .bind(access.space_id())
             .bind(folder.id)
             .fetch_all(self.db.pool())
             .await?;
         let mut out: HashMap<i64, Vec<DeadProperty>> = HashMap::new();
-        for r in rows {
+        for r in rows.into_iter().filter(|r| r.space_id == access.space_id()) {
             out.entry(r.node_id).or_default().push(DeadProperty {
                 ns: r.ns,
                 name: r.name,

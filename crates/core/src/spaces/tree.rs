@@ -324,13 +324,16 @@ impl App {
         let mut next = 0;
         while next < subtree.len() {
             if subtree[next].is_folder() {
-                let children = self
+                // By parent alone (the sibling index); the space is checked per row.
+                let children: Vec<Node> = self
                     .db
-                    .qa::<Node>(select_nodes!("WHERE space_id = ? AND parent_id = ?"))
-                    .bind(space_id)
+                    .qa::<Node>(select_nodes!("WHERE parent_id = ?"))
                     .bind(subtree[next].id)
                     .fetch_all(&mut *tx)
-                    .await?;
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.space_id == space_id)
+                    .collect();
                 for child in &children {
                     // All or nothing: one node the actor may not delete (or not even
                     // see) refuses the whole delete before anything is removed.
