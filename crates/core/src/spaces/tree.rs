@@ -115,6 +115,42 @@ impl App {
             .sum())
     }
 
+    /// Whether `node` may be moved (`moving`) or copied into the folder `dest` of the same
+    /// space, by the rules [`App::move_node`] and [`App::copy_node`] apply — for a door
+    /// that must know before it does anything irreversible (WebDAV deletes an existing
+    /// destination first). Readability comes first: what the actor may not read stays
+    /// "not found".
+    pub async fn may_place(
+        &self,
+        access: &SpaceAccess,
+        node: &Node,
+        dest: &Node,
+        moving: bool,
+    ) -> Result<()> {
+        let actor = access.actor();
+        let member_id = access.member().id;
+        if node.space_id != access.space_id() || dest.space_id != access.space_id() {
+            return Err(Error::NotFound);
+        }
+        self.can(actor, Action::Read, node, member_id).await?;
+        if moving {
+            if node.is_root() || node.is_structural() {
+                return Err(Error::Forbidden("template folder"));
+            }
+            self.can(actor, Action::Rename, node, member_id).await?;
+        }
+        self.can(actor, Action::Read, dest, member_id).await?;
+        if !dest.is_folder() {
+            return Err(Error::Invalid("destination is not a folder"));
+        }
+        self.can(actor, create_action(node), dest, member_id)
+            .await?;
+        if moving && node.is_folder() && node.policy_key != dest.policy_key {
+            return Err(Error::Forbidden("policy area"));
+        }
+        Ok(())
+    }
+
     /// Moves a node within its space to `new_parent_id` under `new_name` (a rename, a
     /// reparent or both), keeping its id so that sync clients keep their file ids.
     ///
@@ -135,27 +171,11 @@ impl App {
         replace: bool,
     ) -> Result<(Node, bool)> {
         let name = NodeName::parse(new_name)?;
-        let actor = access.actor();
-        let member_id = access.member().id;
         let node = self.node_unchecked(access.space_id(), node_id).await?;
-        // Readability first: what the actor may not read must stay "not found".
-        self.can(actor, Action::Read, &node, member_id).await?;
-        if node.is_root() || node.is_structural() {
-            return Err(Error::Forbidden("template folder"));
-        }
-        self.can(actor, Action::Rename, &node, member_id).await?;
         let dest = self
             .node_unchecked(access.space_id(), new_parent_id)
             .await?;
-        self.can(actor, Action::Read, &dest, member_id).await?;
-        if !dest.is_folder() {
-            return Err(Error::Invalid("destination is not a folder"));
-        }
-        self.can(actor, create_action(&node), &dest, member_id)
-            .await?;
-        if node.is_folder() && node.policy_key != dest.policy_key {
-            return Err(Error::Forbidden("policy area"));
-        }
+        self.may_place(access, &node, &dest, true).await?;
         let mut attempt = 0;
         let (replaced, blobs) = loop {
             attempt += 1;

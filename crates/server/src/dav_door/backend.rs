@@ -183,42 +183,16 @@ impl CoreBackend {
         {
             // The core decides on the transfer only after the old destination is gone:
             // ask its rules first, so that a refused transfer deletes nothing.
-            self.may_transfer(&source, &dest, is_move).await?;
+            self.app
+                .may_place(&source.access, &source.node, &dest.node, is_move)
+                .await
+                .map_err(to_dav)?;
             self.app
                 .delete_tree(&dest.access, old.node.id)
                 .await
                 .map_err(to_dav)?;
         }
         Ok((source, dest))
-    }
-
-    /// The permission checks of the core's `move_node` / `copy_node` on the source and
-    /// the destination folder, made before anything is replaced.
-    async fn may_transfer(&self, source: &InSpace, dest: &InSpace, is_move: bool) -> DavResult<()> {
-        let actor = source.access.actor();
-        let member = source.access.member().id;
-        let create = if source.node.is_folder() {
-            Action::Mkdir
-        } else {
-            Action::Upload
-        };
-        self.app
-            .can(actor, create, &dest.node, member)
-            .await
-            .map_err(to_dav)?;
-        if is_move {
-            if source.node.is_structural() {
-                return Err(forbidden("err-forbidden"));
-            }
-            self.app
-                .can(actor, Action::Rename, &source.node, member)
-                .await
-                .map_err(to_dav)?;
-            if source.node.is_folder() && source.node.policy_key != dest.node.policy_key {
-                return Err(forbidden("err-forbidden"));
-            }
-        }
-        Ok(())
     }
 
     /// The lock as the engine sees it: its root in this principal's view.
