@@ -23,8 +23,8 @@ use axum::routing::any;
 use percent_encoding::percent_decode_str;
 use tower::ServiceExt;
 
-pub use backend::CoreBackend;
-pub use view::{DavUser, member_folder};
+use backend::CoreBackend;
+use view::DavUser;
 
 use crate::web::auth::client_ip;
 use crate::web::basic::credentials;
@@ -155,7 +155,6 @@ async fn serve(State(door): State<Door>, req: Request) -> Response {
         .insert(MountPrefix(mount.prefix.to_string()));
     parts.extensions.insert(DavUser {
         account_id: account.id,
-        login: account.login.clone(),
         actor,
         memo: Default::default(),
     });

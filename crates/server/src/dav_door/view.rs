@@ -23,7 +23,6 @@ use super::errors::to_dav;
 #[derive(Debug, Clone)]
 pub struct DavUser {
     pub account_id: i64,
-    pub login: String,
     pub actor: Actor,
     /// Lookups already made in this request (created fresh for each request).
     pub memo: Arc<RequestMemo>,
