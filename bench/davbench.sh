@@ -50,6 +50,7 @@ echo "starting nginx, apache and amtsbote" >&2
 nginx -c "$WORK/nginx-dav.conf" -p "$WORK/nginx"
 APACHE_RUN_DIR=$WORK/apache apache2 -f "$WORK/apache2.conf" -k start
 export AMTSBOTE_SERVER__DATA_DIR=$WORK/amtsbote
+export AMTSBOTE_SCAN__MODE=off
 "$BIN" member add --number 9001 --name "Benchmark" >/dev/null
 "$BIN" user add --member 9001 --login bench --name Bench --email bench@example.invalid >/dev/null
 printf '%s\n' "$PW" | "$BIN" user set-password bench --password-stdin >/dev/null

@@ -43,6 +43,15 @@ impl From<&Actor> for AuditActor {
 }
 
 impl AuditActor {
+    /// The server itself (a scanner outage it noticed, a cleanup it ran).
+    pub fn system() -> Self {
+        Self {
+            kind: "system",
+            id: None,
+            label: "system".into(),
+        }
+    }
+
     pub fn anonymous(attempted_login: &str) -> Self {
         let label: String = attempted_login
             .chars()

@@ -31,10 +31,16 @@ pub enum Error {
     QuotaExceeded,
     #[error("upload incomplete: {0}")]
     UploadAborted(String),
-    #[error("infected: {signature}")]
-    Infected { signature: String },
+    #[error("infected: {name}: {signature}")]
+    Infected { name: String, signature: String },
     #[error("virus scanner unavailable: {0}")]
     ScannerUnavailable(String),
+    /// Every scan slot stayed busy; not an outage.
+    #[error("virus scanner busy")]
+    ScannerBusy,
+    /// Longer than the scanner accepts: never stored unscanned.
+    #[error("file too large to scan (limit {limit} bytes)")]
+    TooLargeToScan { limit: u64 },
     #[error("authentication failed")]
     AuthFailed,
     #[error("password rejected: {0}")]
@@ -84,7 +90,8 @@ impl Error {
             Error::QuotaExceeded => ErrorKind::QuotaExceeded,
             Error::UploadAborted(_) => ErrorKind::Aborted,
             Error::Infected { .. } => ErrorKind::Infected,
-            Error::ScannerUnavailable(_) => ErrorKind::Unavailable,
+            Error::ScannerUnavailable(_) | Error::ScannerBusy => ErrorKind::Unavailable,
+            Error::TooLargeToScan { .. } => ErrorKind::TooLarge,
             Error::AuthFailed => ErrorKind::Unauthenticated,
             Error::Storage(e) if is_disk_full(e) => ErrorKind::InsufficientStorage,
             Error::Storage(_) | Error::Db(_) | Error::Migrate(_) | Error::Internal(_) => {
@@ -119,9 +126,35 @@ impl Error {
             Error::UploadAborted(_) => "err-upload-aborted",
             Error::Infected { .. } => "err-infected",
             Error::ScannerUnavailable(_) => "err-scanner-unavailable",
+            Error::ScannerBusy => "err-scanner-busy",
+            Error::TooLargeToScan { .. } => "err-too-large-to-scan",
             Error::AuthFailed => "err-login-failed",
             Error::Storage(e) if is_disk_full(e) => "err-disk-full",
             _ => "err-internal",
+        }
+    }
+}
+
+impl Error {
+    /// The named arguments of the message (see [`Error::message_key`]).
+    pub fn message_args(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::Infected { name, signature } => {
+                vec![("name", name.clone()), ("finding", signature.clone())]
+            }
+            Error::TooLargeToScan { limit } => {
+                vec![("limit", format!("{} MiB", limit / (1024 * 1024)))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Seconds after which the client may try again (503 `Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::ScannerUnavailable(_) => Some(60),
+            Error::ScannerBusy => Some(10),
+            _ => None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
     pub(crate) basic_cache: Arc<auth::basic::BasicCache>,
+    /// The scanner state last recorded by the watcher, and since when (epoch ms).
+    pub(crate) scanner_seen: Arc<std::sync::Mutex<Option<(scan::ScannerState, clock::Millis)>>>,
 }
 
 impl App {
@@ -52,6 +54,7 @@ impl App {
             clock,
             settings: Arc::new(settings),
             basic_cache: Arc::default(),
+            scanner_seen: Arc::default(),
         }
     }
 

@@ -98,20 +98,64 @@ impl Default for SessionSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScanMode {
+    /// ClamAV's daemon over INSTREAM (the default).
+    Clamd,
     /// No virus scanning. Development and demonstration only; admins see a warning.
     Off,
+}
+
+/// What happens to an upload when the scanner cannot give a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Refuse the upload (503, try again later): fail-closed, the default.
+    Reject,
+    /// Store it unscanned, logged loudly, under a warning banner for admins.
+    Allow,
+}
+
+/// What happens to the bytes of an infected upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInfected {
+    Discard,
+    /// Keep them, readable by admins only, for `quarantine_days`.
+    Quarantine,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScanSettings {
     pub mode: ScanMode,
+    /// `unix:///run/clamav/clamd.ctl` (Debian's socket) or `tcp://host:port`.
+    pub clamd: String,
+    pub on_unavailable: OnUnavailable,
+    pub on_infected: OnInfected,
+    pub quarantine_days: u32,
+    /// For connecting, for each write while the bytes stream, for clamd's verdict after
+    /// the last byte and for waiting for a free scan slot.
+    pub timeout_seconds: u64,
+    /// Scans at the same time (keep at or below clamd's `MaxThreads`).
+    pub max_concurrent: usize,
+    /// clamd's `StreamMaxLength` in bytes. Unset: read from `clamd_config` at start-up,
+    /// else clamd's default of 25 MiB.
+    pub stream_max_bytes: Option<u64>,
+    /// The clamd configuration to read `StreamMaxLength` from (when clamd runs here).
+    pub clamd_config: std::path::PathBuf,
 }
 
 impl Default for ScanSettings {
     fn default() -> Self {
         Self {
-            mode: ScanMode::Off,
+            mode: ScanMode::Clamd,
+            clamd: "unix:///run/clamav/clamd.ctl".into(),
+            on_unavailable: OnUnavailable::Reject,
+            on_infected: OnInfected::Discard,
+            quarantine_days: 30,
+            timeout_seconds: 60,
+            max_concurrent: 4,
+            stream_max_bytes: None,
+            clamd_config: "/etc/clamav/clamd.conf".into(),
         }
     }
 }

@@ -125,6 +125,8 @@ async fn main() {
             (64u64 << 30).to_string(),
         )
         .env("AMTSBOTE_LOG", "warn")
+        // The transfer path alone; the scanner has its own benchmark (bench/scanbench.sh).
+        .env("AMTSBOTE_SCAN__MODE", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

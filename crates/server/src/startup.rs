@@ -10,8 +10,9 @@ use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
 use amtsbote_core::clock::{Clock, SystemClock};
 use amtsbote_core::db::Db;
 use amtsbote_core::members::MemberInput;
+use amtsbote_core::scan::clamd::{Clamd, ClamdAddr, ClamdOptions, resolve_stream_limit};
 use amtsbote_core::scan::{ScanOff, Scanner};
-use amtsbote_core::settings::ScanMode;
+use amtsbote_core::settings::{OnUnavailable, ScanMode, ScanSettings};
 use amtsbote_core::storage::blob::LocalDisk;
 use amtsbote_core::{Actor, App, StaffRole};
 use anyhow::Context;
@@ -32,7 +33,8 @@ pub async fn build_app(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ap
         .await
         .context("opening blob storage")?;
     let scanner: Arc<dyn Scanner> = match cfg.scan.mode {
-        ScanMode::Off => Arc::new(ScanOff),
+        ScanMode::Off => Arc::new(ScanOff::default()),
+        ScanMode::Clamd => Arc::new(clamd_scanner(&cfg.scan)?),
     };
     Ok(App::new(
         db,
@@ -41,6 +43,33 @@ pub async fn build_app(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ap
         clock,
         cfg.settings(),
     ))
+}
+
+/// The ClamAV client as configured; clamd's stream limit is read now, once.
+fn clamd_scanner(scan: &ScanSettings) -> anyhow::Result<Clamd> {
+    let addr = ClamdAddr::parse(&scan.clamd).map_err(anyhow::Error::msg)?;
+    let (stream_limit, source) = resolve_stream_limit(scan.stream_max_bytes, &scan.clamd_config);
+    let timeout = Duration::from_secs(scan.timeout_seconds.max(1));
+    tracing::info!(
+        clamd = %addr,
+        stream_limit,
+        source,
+        max_concurrent = scan.max_concurrent,
+        "virus scanning with clamd"
+    );
+    if scan.on_unavailable == OnUnavailable::Allow {
+        tracing::error!(
+            "scan.on_unavailable = \"allow\": while clamd is unavailable, uploads are stored UNSCANNED"
+        );
+    }
+    Ok(Clamd::new(ClamdOptions {
+        addr,
+        connect_timeout: timeout.min(Duration::from_secs(5)),
+        io_timeout: timeout,
+        verdict_timeout: timeout,
+        max_concurrent: scan.max_concurrent.max(1),
+        stream_limit,
+    }))
 }
 
 pub fn cli_actor() -> Actor {
@@ -195,6 +224,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                         blobs = r.blobs_removed,
                         uploads = r.uploads_removed,
                         locks = r.locks_removed,
+                        quarantine = r.quarantine_removed,
                         "storage cleanup"
                     )
                 }
@@ -205,6 +235,16 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                 _ = tokio::time::sleep(Duration::from_secs(600)) => {}
                 _ = cleanup_rx.changed() => break,
             }
+        }
+    });
+
+    // Probes the scanner and records outages; ends with the server.
+    let watch_app = app.clone();
+    let mut watch_rx = tx.subscribe();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watch_app.watch_scanner(Duration::from_secs(30)) => {}
+            _ = watch_rx.changed() => {}
         }
     });
 

@@ -1,8 +1,9 @@
 //! Third-party WebDAV peers against the real server: litmus (compliance), the ownCloud and
 //! Nextcloud desktop sync clients (`owncloudcmd`, `nextcloudcmd`) and rclone with both
 //! vendor profiles. The clients are run unchanged, as a member organisation would run them.
+//! The desktop clients also meet the virus scanner (a private clamd, `it/clamd.rs`).
 //!
-//! Each test is skipped with a NOTICE when its tool is missing, unless
+//! Each test is skipped with a NOTICE when its tool (or clamd) is missing, unless
 //! `AMTSBOTE_REQUIRE_PEERS=1` (CI), which turns a missing tool into a failure.
 //! `AMTSBOTE_PEERS_KEEP=1` keeps the working directories (client logs), and
 //! `AMTSBOTE_PEERS_DEBUG=1` runs the sync clients with `--logdebug`.
@@ -11,6 +12,12 @@
 // clippy error (duplicated attribute).
 #[path = "it/helpers.rs"]
 mod helpers;
+// The private clamd of the scanner tests (`it/scan.rs`), for the infected-upload tests.
+// Unlike helpers.rs, clamd.rs does not allow dead code itself, and this crate does not
+// use all of it (`Clamd::restart`).
+#[allow(dead_code)]
+#[path = "it/clamd.rs"]
+mod clamd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +33,8 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
-use helpers::{PW, TestApp, actor, body, bytes};
+use clamd::{Clamd, eicar};
+use helpers::{Opts, PW, TestApp, actor, body, bytes, node_id};
 
 const MEMBER: &str = "user.a";
 const STAFF: &str = "clerk.a";
@@ -539,6 +547,26 @@ struct SyncRunner {
 }
 
 impl SyncRunner {
+    /// A client with its own home (configuration, journal caches), exclude list and log
+    /// directory below `dir`, talking to the server through the proxy at `proxy_url`.
+    fn new(kind: Desktop, bin: PathBuf, proxy_url: String, dir: &Path) -> Self {
+        let home = dir.join("home");
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&home).expect("home");
+        std::fs::create_dir_all(&logs).expect("logs");
+        let exclude = dir.join("exclude.lst");
+        std::fs::write(&exclude, EXCLUDES).expect("exclude list");
+        SyncRunner {
+            kind,
+            bin,
+            proxy_url,
+            home,
+            exclude,
+            logs,
+            runs: 0,
+        }
+    }
+
     /// One sync of `local` with the server folder `remote` ("" for the member root,
     /// "an_KVBbg" for the upload folder). Returns exit code and output.
     async fn sync(&mut self, local: &Path, remote: &str) -> (i32, String) {
@@ -593,21 +621,7 @@ async fn desktop_client_round_trip(kind: Desktop) {
     let t = TestApp::spawn().await;
     let (proxy_url, proxy, proxy_task) = Proxy::start(&t.url).await;
     let dir = work_dir(kind.bin());
-    let home = dir.path().join("home");
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&home).expect("home");
-    std::fs::create_dir_all(&logs).expect("logs");
-    let exclude = dir.path().join("exclude.lst");
-    std::fs::write(&exclude, EXCLUDES).expect("exclude list");
-    let mut client = SyncRunner {
-        kind,
-        bin,
-        proxy_url,
-        home,
-        exclude,
-        logs,
-        runs: 0,
-    };
+    let mut client = SyncRunner::new(kind, bin, proxy_url, dir.path());
 
     // 1. Upload a tree into the member's upload folder, the 60 MiB file in chunks.
     let up = dir.path().join("up");
@@ -783,6 +797,234 @@ async fn owncloudcmd_syncs_up_and_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nextcloudcmd_syncs_up_and_down() {
     desktop_client_round_trip(Desktop::Nextcloud).await;
+}
+
+// ------------------------------------------------------------------------------ virus scan
+
+/// The infected file of the infected-upload tests (EICAR content).
+const INFECTED: &str = "eicar.com";
+
+/// One sync run of the infected-upload tests, as the client and the proxy saw it.
+struct InfectedRun {
+    rc: i32,
+    out: String,
+    hits: Vec<Hit>,
+    /// PUTs of the infected file, and how many of them the server answered with 415.
+    puts: usize,
+    refused: usize,
+}
+
+/// The client's journal entry for a file it set aside: (ignore duration in seconds,
+/// error string), from the `blacklist` table of the sync journal in the local folder
+/// (`.sync_journal.db` for owncloudcmd, `.sync_<hash>.db` for nextcloudcmd).
+async fn set_aside(local: &Path, rel: &str) -> Option<(i64, String)> {
+    use sqlx::Connection as _;
+    let journal = std::fs::read_dir(local)
+        .expect("read local folder")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            (name.starts_with(".sync_") || name.starts_with("._sync_")) && name.ends_with(".db")
+        })
+        .unwrap_or_else(|| panic!("no sync journal in {}", local.display()));
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", journal.display()))
+            .await
+            .expect("open sync journal");
+    let row = sqlx::query_as::<_, (i64, String)>(
+        "SELECT ignoreDuration, errorstring FROM blacklist WHERE path = ?",
+    )
+    .bind(rel)
+    .fetch_optional(&mut db)
+    .await
+    .expect("read the journal's blacklist");
+    db.close().await.ok();
+    row
+}
+
+/// A member syncs a folder with three clean files and one infected file into the upload
+/// folder, twice (the second run is the client's next sync cycle): the clean files
+/// arrive; the infected one is refused with 415 and the finding, stored nowhere,
+/// audited and notified to the admins, reported by the client, and set aside by the
+/// client for a day instead of being uploaded again and again.
+async fn desktop_client_infected_upload(kind: Desktop) {
+    let Some(bin) = tool(kind.bin()) else { return };
+    let Some(clamd) = Clamd::start("100M").await else {
+        return;
+    };
+    let started = Instant::now();
+    let t = TestApp::spawn_with(Opts {
+        scan: clamd.settings(),
+        ..Opts::default()
+    })
+    .await;
+    let (proxy_url, proxy, proxy_task) = Proxy::start(&t.url).await;
+    let dir = work_dir(&format!("{}-infected", kind.bin()));
+    let mut client = SyncRunner::new(kind, bin, proxy_url, dir.path());
+
+    let up = dir.path().join("up");
+    let clean: BTreeMap<String, Vec<u8>> = [
+        ("Antrag März.pdf", bytes(120_000, 30)),
+        ("Anlage 1.pdf", bytes(5_000, 31)),
+        ("Übersicht.txt", b"Gr\xc3\xbc\xc3\x9fe\n".to_vec()),
+    ]
+    .into_iter()
+    .map(|(rel, data)| (rel.to_string(), data))
+    .collect();
+    for (rel, data) in &clean {
+        write_file(&up, rel, data);
+    }
+    write_file(&up, INFECTED, &eicar());
+
+    let is_infected = |p: &str| p.ends_with(&format!("/{INFECTED}"));
+    let mut runs = Vec::new();
+    for n in 1..=2 {
+        let mark = proxy.mark();
+        let (rc, out) = client.sync(&up, UPLOAD_FOLDER).await;
+        let hits = proxy.since(mark);
+        let puts = count(&hits, "PUT", is_infected);
+        let refused = hits
+            .iter()
+            .filter(|h| h.method == "PUT" && is_infected(&h.path) && h.status == 415)
+            .count();
+        eprintln!(
+            "  {} run {n}: rc {rc}, {puts} PUT(s) of {INFECTED}, {refused} refused with 415, {} requests",
+            kind.bin(),
+            hits.len()
+        );
+        runs.push(InfectedRun {
+            rc,
+            out,
+            hits,
+            puts,
+            refused,
+        });
+    }
+
+    // The clean files are on the server, intact; the infected one left nothing.
+    assert_on_server(&t, UPLOAD_FOLDER, &clean, Some(&up)).await;
+    let an = t.folder(&t.space_a, UPLOAD_FOLDER).await;
+    assert_eq!(
+        node_id(&t, &t.space_a, an, INFECTED).await,
+        None,
+        "{INFECTED} was stored"
+    );
+    assert_eq!(
+        server_file(&t, &format!("{UPLOAD_FOLDER}/{INFECTED}")).await,
+        None,
+        "{INFECTED} can be downloaded"
+    );
+    assert_eq!(t.stored_files().1, 0, "a staging file was left behind");
+
+    // The client reports the infected file, and only it, in both runs: a failed exit
+    // status and the server's message (OC-ErrorString), which both clients print (in
+    // the second run from their journal, "skipped due to earlier error").
+    let message =
+        format!("In der Datei „{INFECTED}“ wurde Schadsoftware gefunden (Eicar-Test-Signature");
+    for (n, run) in runs.iter().enumerate() {
+        let n = n + 1;
+        assert_ne!(
+            run.rc,
+            0,
+            "run {n}: the infected upload went unreported:\n{}",
+            tail(&run.out)
+        );
+        assert!(
+            run.out.contains(&message),
+            "run {n}: the client did not pass the server's message on:\n{}",
+            tail(&run.out)
+        );
+        let other_errors: Vec<&str> = run
+            .out
+            .lines()
+            .filter(|l| l.contains("Could not complete propagation of") && !l.contains(INFECTED))
+            .collect();
+        assert!(
+            other_errors.is_empty(),
+            "run {n}: errors for clean files: {other_errors:#?}"
+        );
+    }
+
+    // No retry storm. Measured with Debian 12's owncloudcmd 2.11.0 and nextcloudcmd
+    // 3.7.3: run 1 PUTs the file once (415) and does not retry it within the run; run 2
+    // PUTs it not at all, because on a 415 both clients put the file on their blacklist
+    // for the maximum time (86400 s) at once. A client that retried in a loop would
+    // exceed these bounds (one repeat within a run is tolerated).
+    let (first, second) = (&runs[0], &runs[1]);
+    assert!(
+        (1..=2).contains(&first.puts) && first.refused == first.puts,
+        "run 1: {} PUT(s) of {INFECTED}, {} refused with 415:\n{}",
+        first.puts,
+        first.refused,
+        summary(&first.hits)
+    );
+    assert_eq!(
+        second.puts,
+        0,
+        "run 2 uploaded the infected file again:\n{}",
+        summary(&second.hits)
+    );
+    // The clean files are done, too: the next cycle is idle.
+    assert_idle(&second.hits);
+    let (ignore_secs, error) = set_aside(&up, INFECTED)
+        .await
+        .unwrap_or_else(|| panic!("{} did not set {INFECTED} aside", kind.bin()));
+    assert!(
+        ignore_secs >= 86_400,
+        "{INFECTED} set aside for only {ignore_secs} s: the client retries it soon"
+    );
+    assert!(error.contains(&message), "journal error string: {error}");
+
+    // Every refusal is audited (target `name:<file>`) and notified to the admins.
+    let refused: usize = runs.iter().map(|r| r.refused).sum();
+    let audit = t.app.audit_recent(1000).await.expect("audit");
+    let infected_audits = audit
+        .iter()
+        .filter(|r| {
+            r.action == "upload.infected"
+                && r.outcome == "denied"
+                && r.target == format!("name:{INFECTED}")
+        })
+        .count();
+    assert_eq!(
+        infected_audits, refused,
+        "one upload.infected audit entry per refused PUT"
+    );
+    let outbox = t.app.outbox_recent(1000).await.expect("outbox");
+    assert!(
+        outbox
+            .iter()
+            .any(|o| o.kind == "upload_infected" && o.payload.contains(INFECTED)),
+        "no upload_infected notice for {INFECTED}: {outbox:#?}"
+    );
+
+    proxy_task.abort();
+    std::fs::write(
+        dir.path().join("logs/requests.log"),
+        summary(&proxy.since(0)),
+    )
+    .expect("write request log");
+    if keep() {
+        eprintln!("{} logs kept in {}", kind.bin(), dir.keep().display());
+    }
+    t.finish().await;
+    drop(clamd);
+    eprintln!(
+        "{} infected upload took {:.1}s",
+        kind.bin(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owncloudcmd_sets_an_infected_upload_aside() {
+    desktop_client_infected_upload(Desktop::OwnCloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nextcloudcmd_sets_an_infected_upload_aside() {
+    desktop_client_infected_upload(Desktop::Nextcloud).await;
 }
 
 // ------------------------------------------------------------------------------ rclone

@@ -147,6 +147,32 @@ impl App {
         Ok(())
     }
 
+    /// An event for every active admin (an infected upload, a scanner outage), written
+    /// in the transaction of its cause.
+    pub(crate) async fn notify_admins(
+        &self,
+        tx: &mut Tx,
+        kind: &'static str,
+        payload: &impl Serialize,
+    ) -> Result<()> {
+        let recipients = self
+            .db
+            .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND role = 'admin' AND active = 1 ORDER BY login_key")
+            .fetch_all(&mut **tx)
+            .await?;
+        let now = self.now();
+        self.db
+            .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES (?, ?, ?, 'pending', 0, ?, NULL, NULL, ?)")
+            .bind(kind)
+            .bind(recipients.join("\n"))
+            .bind(serde_json::to_string(payload).map_err(|e| crate::Error::Internal(e.to_string()))?)
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// Outbox rows, newest first (admin view, tests).
     pub async fn outbox_recent(&self, limit: i64) -> Result<Vec<OutboxRow>> {
         Ok(self

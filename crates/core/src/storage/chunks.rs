@@ -112,6 +112,12 @@ impl App {
         if total_len.is_some_and(|t| t > max) {
             return Err(Error::TooLarge { limit: max });
         }
+        // Refused before the first chunk rather than after the last.
+        if let (Some(limit), Some(t)) = (self.scanner.stream_limit(), total_len)
+            && t > limit
+        {
+            return Err(Error::TooLargeToScan { limit });
+        }
         let now = self.now();
         let inserted = self
             .db
@@ -374,7 +380,16 @@ impl App {
         }
         up.declared_size = Some(total);
         let body = concatenated(self.blobs.clone(), blobs);
-        let ingested = self.ingest(access, up, body).await?;
+        let ingested = match self.ingest(access, up, body).await {
+            Ok(i) => i,
+            // These chunks can never become a file: they go at once, not after
+            // `abandoned_upload_hours`. After an outage the client may try again.
+            Err(e @ (Error::Infected { .. } | Error::TooLargeToScan { .. })) => {
+                self.remove_upload_session(s.id).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.remove_upload_session(s.id).await?;
         Ok(ingested)
     }

@@ -13,14 +13,15 @@ pub struct CleanupReport {
     pub blobs_removed: usize,
     pub uploads_removed: usize,
     pub locks_removed: u64,
+    pub quarantine_removed: usize,
 }
 
 impl App {
     /// Removes staging files and unreferenced blobs older than `grace_ms`. The grace
     /// period must cover the longest upload still in progress (its staging file) and
     /// the moment between a blob's commit and its row's commit; one hour is safe.
-    /// Abandoned chunked uploads (`limits.abandoned_upload_hours`) and lapsed WebDAV
-    /// locks go first.
+    /// Abandoned chunked uploads (`limits.abandoned_upload_hours`), lapsed WebDAV
+    /// locks and expired quarantined files go first.
     pub async fn cleanup_storage(&self, grace_ms: u64) -> Result<CleanupReport> {
         let idle = self
             .settings
@@ -29,6 +30,7 @@ impl App {
             .saturating_mul(3_600_000);
         let uploads_removed = self.purge_abandoned_uploads(idle).await?;
         let locks_removed = self.purge_expired_locks().await?;
+        let quarantine_removed = self.purge_quarantine().await?;
         let staging_removed = self.blobs.purge_staging(grace_ms).await?;
         // Blobs are listed before the references are read: a blob committed after the
         // listing is not considered at all, one committed before is either old enough
@@ -62,6 +64,12 @@ impl App {
                 .fetch_all(self.db.pool())
                 .await?,
         );
+        referenced.extend(
+            self.db
+                .qs::<String>("SELECT blob_id FROM quarantine")
+                .fetch_all(self.db.pool())
+                .await?,
+        );
         let mut blobs_removed = 0;
         for id in candidates {
             if !referenced.contains(&id) {
@@ -74,6 +82,7 @@ impl App {
             blobs_removed,
             uploads_removed,
             locks_removed,
+            quarantine_removed,
         })
     }
 }

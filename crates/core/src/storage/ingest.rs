@@ -14,13 +14,16 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::db::is_unique_violation;
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::scan::Verdict;
+use crate::scan::health::Outcome as ScanOutcome;
+use crate::scan::{ScanError, Verdict};
+use crate::settings::{OnInfected, OnUnavailable};
 use crate::spaces::SpaceAccess;
 use crate::spaces::names::NodeName;
 use crate::spaces::nodes::{
     Node, child_by_key, load_in, lock_space, select_nodes, touch_ancestors,
 };
 use crate::spaces::permissions::{Action, decide};
+use crate::storage::blob::StagedBlob;
 use crate::storage::digests::{ClaimedChecksum, Digests, FileDigests};
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,18 @@ impl Precondition {
     }
 }
 
+/// Payload of an `upload_infected` event for the admins.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InfectedNotice {
+    pub member_number: String,
+    pub member_name: String,
+    pub folder: String,
+    pub file_name: String,
+    pub uploaded_by: String,
+    pub signature: String,
+    pub quarantine_id: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Ingested {
     pub node: Node,
@@ -116,12 +131,23 @@ impl App {
             return Err(Error::QuotaExceeded);
         }
 
+        // A file the scanner cannot take whole is refused before a byte is stored.
+        let scan_limit = self.scanner.stream_limit();
+        if let (Some(limit), Some(declared)) = (scan_limit, up.declared_size)
+            && declared > limit
+        {
+            self.scanner.health().count(ScanOutcome::TooLarge);
+            return Err(Error::TooLargeToScan { limit });
+        }
+
         let mut staged = self.blobs.stage().await?;
-        let mut scan = self
-            .scanner
-            .begin()
-            .await
-            .map_err(Error::ScannerUnavailable)?;
+        let mut scan = match self.scanner.begin().await {
+            Ok(session) => Some(session),
+            Err(e) => {
+                self.scan_failed(e, &name)?;
+                None
+            }
+        };
         let mut digests = Digests::new();
         let mut size: u64 = 0;
         let mut body = std::pin::pin!(body);
@@ -135,7 +161,12 @@ impl App {
                 return Err(Error::QuotaExceeded);
             }
             digests.update(&chunk).await;
-            scan.feed(&chunk).await.map_err(Error::ScannerUnavailable)?;
+            if let Some(session) = scan.as_mut()
+                && let Err(e) = session.feed(&chunk).await
+            {
+                scan = None;
+                self.scan_failed(e, &name)?;
+            }
             staged.write(&chunk).await?;
         }
         if up.declared_size.is_some_and(|d| d != size) {
@@ -151,22 +182,23 @@ impl App {
             // The bytes are not what the client meant to send: nothing is kept.
             return Err(Error::ChecksumMismatch);
         }
-        let scanned = match scan.finish().await {
+        let verdict = match scan {
+            Some(session) => session.finish().await,
+            // Only where `scan_failed` let the upload go on without its scan.
+            None => Verdict::NotScanned,
+        };
+        let scanned = match verdict {
             Verdict::Clean => true,
             Verdict::NotScanned => false,
             Verdict::Infected(signature) => {
-                drop(staged);
-                self.audit(
-                    self.db.pool(),
-                    AuditEvent::new(&actor, "upload.infected", format!("name:{name}"))
-                        .member(member_id)
-                        .outcome(Outcome::Denied)
-                        .detail(signature.clone()),
-                )
-                .await?;
-                return Err(Error::Infected { signature });
+                return Err(self
+                    .infected(access, &folder, &name, staged, signature, size, &digests)
+                    .await);
             }
-            Verdict::Failed(reason) => return Err(Error::ScannerUnavailable(reason)),
+            Verdict::Error(e) => {
+                self.scan_failed(e, &name)?;
+                false
+            }
         };
         let mtime = up.mtime.unwrap_or_else(|| self.now());
         let blob_id = staged.commit().await?;
@@ -218,6 +250,155 @@ impl App {
                 Err(e)
             }
         }
+    }
+
+    /// The one decision on a scan without verdict: a file too long for the scanner is
+    /// always refused; an outage refuses (fail-closed) unless the operator chose
+    /// `scan.on_unavailable = "allow"`, which lets the file through unscanned, loudly.
+    fn scan_failed(&self, e: ScanError, name: &NodeName) -> Result<()> {
+        let reason = match e {
+            ScanError::LimitExceeded(limit) => return Err(Error::TooLargeToScan { limit }),
+            ScanError::Busy(_) if self.settings.scan.on_unavailable == OnUnavailable::Reject => {
+                return Err(Error::ScannerBusy);
+            }
+            ScanError::Busy(n) => format!("all {n} scan slots busy"),
+            ScanError::Unavailable(reason) => reason,
+        };
+        match self.settings.scan.on_unavailable {
+            OnUnavailable::Reject => Err(Error::ScannerUnavailable(reason)),
+            OnUnavailable::Allow => {
+                tracing::warn!(file = %name, reason, "UNSCANNED upload let through (scan.on_unavailable = \"allow\")");
+                Ok(())
+            }
+        }
+    }
+
+    /// An infected upload: its bytes are discarded (or quarantined), the attempt is
+    /// audited and the admins are told, in one transaction. Returns the error the
+    /// uploader sees, naming the file and the finding.
+    #[allow(clippy::too_many_arguments)]
+    async fn infected(
+        &self,
+        access: &SpaceAccess,
+        folder: &Node,
+        name: &NodeName,
+        staged: Box<dyn StagedBlob>,
+        signature: String,
+        size: u64,
+        digests: &FileDigests,
+    ) -> Error {
+        let refused = Error::Infected {
+            name: name.to_string(),
+            signature: signature.clone(),
+        };
+        tracing::warn!(file = %name, member = access.member().id, signature, "infected upload refused");
+        let quarantine = self.settings.scan.on_infected == OnInfected::Quarantine;
+        let kept = if quarantine {
+            match staged.commit().await {
+                Ok(blob_id) => Some(blob_id),
+                Err(e) => {
+                    tracing::error!(error = %e, "quarantining failed; the bytes are discarded");
+                    None
+                }
+            }
+        } else {
+            // Dropping the staged blob removes its bytes.
+            drop(staged);
+            None
+        };
+        let recorded = self
+            .record_infected(
+                access,
+                folder,
+                name,
+                &signature,
+                size,
+                digests,
+                kept.as_deref(),
+            )
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "recording an infected upload failed");
+            if let Some(blob) = kept {
+                let _ = self.blobs.delete(&blob).await;
+            }
+        }
+        refused
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_infected(
+        &self,
+        access: &SpaceAccess,
+        folder: &Node,
+        name: &NodeName,
+        signature: &str,
+        size: u64,
+        digests: &FileDigests,
+        quarantined_blob: Option<&str>,
+    ) -> Result<()> {
+        let member = access.member();
+        let folder_label = if folder.is_root() {
+            String::new()
+        } else {
+            folder.name.clone()
+        };
+        let now = self.now();
+        let mut tx = self.db.begin_write().await?;
+        let quarantine_id = match quarantined_blob {
+            Some(blob) => {
+                let id = ids::new_id();
+                let days = i64::from(self.settings.scan.quarantine_days);
+                self.db
+                    .q("INSERT INTO quarantine (id, blob_id, member_id, name, folder, size, sha256, signature, uploaded_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .bind(id)
+                    .bind(blob.to_string())
+                    .bind(member.id)
+                    .bind(name.to_string())
+                    .bind(folder_label.clone())
+                    .bind(i64::try_from(size).unwrap_or(i64::MAX))
+                    .bind(digests.sha256.clone())
+                    .bind(signature.to_string())
+                    .bind(access.actor().label())
+                    .bind(now)
+                    .bind(now + days * 86_400_000)
+                    .execute(&mut *tx)
+                    .await?;
+                Some(id)
+            }
+            None => None,
+        };
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(access.actor(), "upload.infected", format!("name:{name}"))
+                .member(member.id)
+                .outcome(Outcome::Denied)
+                .detail(format!(
+                    "signature={signature} size={size} sha256={} {}",
+                    digests.sha256,
+                    match quarantine_id {
+                        Some(id) => format!("quarantine={id}"),
+                        None => "discarded".into(),
+                    }
+                )),
+        )
+        .await?;
+        self.notify_admins(
+            &mut tx,
+            "upload_infected",
+            &InfectedNotice {
+                member_number: member.number.clone(),
+                member_name: member.name.clone(),
+                folder: folder_label,
+                file_name: name.to_string(),
+                uploaded_by: access.actor().label(),
+                signature: signature.to_string(),
+                quarantine_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn quota_left(&self, space_id: i64) -> Result<u64> {

@@ -10,6 +10,9 @@ lang-switch = English
 signed-in-as = Angemeldet als { $name }
 logout = Abmelden
 banner-scan-off-title = Achtung:
+banner-scan-fail-open = Bei einem Ausfall der Virenprüfung werden hochgeladene Dateien ungeprüft angenommen (scan.on_unavailable = "allow"). Diese Einstellung schwächt den Schutz und sollte nur vorübergehend gelten.
+banner-scan-unavailable = Die Virenprüfung ist seit { $since } nicht erreichbar ({ $reason }). Hochgeladene Dateien werden abgelehnt, bis sie wieder antwortet; Downloads funktionieren weiter.
+banner-scan-unavailable-open = Die Virenprüfung ist seit { $since } nicht erreichbar ({ $reason }). Hochgeladene Dateien werden derzeit UNGEPRÜFT angenommen.
 banner-scan-off = Die Virenprüfung ist ausgeschaltet (scan.mode = "off"). Hochgeladene Dateien werden nicht auf Schadsoftware geprüft. Diese Einstellung ist nur für Test und Vorführung gedacht.
 login-title = Anmeldung
 login-intro = Bitte melden Sie sich mit Ihrem Benutzernamen und Ihrem Passwort an.
@@ -123,7 +126,9 @@ err-already-exists = Ein Element mit diesem Namen ist bereits vorhanden.
 err-too-large = Die Datei ist größer als die zulässige Höchstgröße.
 err-quota = Der Speicherplatz dieser Ablage ist erschöpft. Bitte wenden Sie sich an die Servicestelle.
 err-upload-aborted = Die Übertragung wurde unterbrochen. Die Datei wurde nicht gespeichert. Bitte versuchen Sie es erneut.
-err-infected = In der Datei wurde Schadsoftware gefunden. Die Datei wurde verworfen.
+err-infected = In der Datei „{ $name }“ wurde Schadsoftware gefunden ({ $finding }). Die Datei wurde nicht gespeichert und ist für niemanden sichtbar. Bitte lassen Sie Ihren Rechner von Ihrer IT prüfen.
+err-scanner-busy = Die Virenprüfung ist derzeit ausgelastet. Die Datei wurde nicht gespeichert. Bitte versuchen Sie es in einigen Minuten erneut.
+err-too-large-to-scan = Die Datei ist größer, als die Virenprüfung annehmen kann ({ $limit }). Sie wurde nicht gespeichert. Bitte teilen Sie die Datei auf oder wenden Sie sich an die Servicestelle.
 err-scanner-unavailable = Die Virenprüfung ist derzeit nicht erreichbar. Die Datei wurde nicht gespeichert. Bitte versuchen Sie es später erneut.
 err-login-failed = Die Anmeldung ist fehlgeschlagen. Bitte prüfen Sie Benutzername und Passwort.
 err-disk-full = Der Speicher des Servers ist voll. Die Datei wurde nicht gespeichert. Bitte informieren Sie die Servicestelle.
@@ -180,3 +185,15 @@ err-locked = Das Element ist gesperrt, weil es gerade von einer anderen Person o
 err-dav-staff-root = Auf dieser Ebene können keine Dateien oder Ordner angelegt werden. Bitte öffnen Sie zuerst den Ordner eines Mitglieds.
 err-dav-login-mismatch = Die Adresse gehört zu einem anderen Benutzerkonto. Bitte verwenden Sie die Adresse Ihres eigenen Kontos.
 err-dav-property = Die Eigenschaft ist zu groß oder es sind zu viele Eigenschaften gesetzt.
+
+# Quarantine (admins)
+quarantine-title = Quarantäne
+quarantine-intro-on = Dateien, in denen die Virenprüfung Schadsoftware gefunden hat, werden hier { $days } Tage lang aufbewahrt und danach gelöscht. Nur Administratorinnen und Administratoren sehen sie. Öffnen Sie heruntergeladene Dateien nur auf einem dafür vorgesehenen, abgeschotteten System.
+quarantine-intro-off = Befallene Dateien werden verworfen (scan.on_infected = "discard"). Hier stehen nur Dateien, die früher in Quarantäne genommen wurden und deren Frist noch läuft.
+quarantine-empty = Derzeit befinden sich keine Dateien in Quarantäne.
+quarantine-caption = Dateien in Quarantäne, die neuesten zuerst
+quarantine-col-finding = Befund
+quarantine-col-by = Hochgeladen von
+quarantine-col-at = Zeitpunkt
+quarantine-col-expires = Gelöscht ab
+nav-quarantine = Quarantäne

@@ -10,6 +10,9 @@ lang-switch = Deutsch
 signed-in-as = Signed in as { $name }
 logout = Sign out
 banner-scan-off-title = Warning:
+banner-scan-fail-open = If the virus scanner fails, uploaded files are accepted unscanned (scan.on_unavailable = "allow"). This setting weakens protection and should only be used temporarily.
+banner-scan-unavailable = The virus scanner has been unreachable since { $since } ({ $reason }). Uploads are refused until it answers again; downloads keep working.
+banner-scan-unavailable-open = The virus scanner has been unreachable since { $since } ({ $reason }). Uploads are currently accepted UNSCANNED.
 banner-scan-off = Virus scanning is switched off (scan.mode = "off"). Uploaded files are not checked for malware. This setting is meant for testing and demonstration only.
 login-title = Sign in
 login-intro = Please sign in with your user name and password.
@@ -123,7 +126,9 @@ err-already-exists = An item with this name already exists.
 err-too-large = The file is larger than the maximum size allowed.
 err-quota = The storage space of this area is used up. Please contact the service staff.
 err-upload-aborted = The transfer was interrupted. The file has not been stored. Please try again.
-err-infected = Malware was found in the file. The file has been discarded.
+err-infected = Malware was found in the file “{ $name }” ({ $finding }). The file has not been stored and is visible to nobody. Please have your computer checked by your IT department.
+err-scanner-busy = The virus scanner is currently busy. The file has not been stored. Please try again in a few minutes.
+err-too-large-to-scan = The file is larger than the virus scanner can accept ({ $limit }). It has not been stored. Please split the file or contact the service desk.
 err-scanner-unavailable = The virus scanner is currently unavailable. The file has not been stored. Please try again later.
 err-login-failed = Sign-in failed. Please check your user name and password.
 err-disk-full = The server's storage is full. The file has not been stored. Please inform the service staff.
@@ -180,3 +185,15 @@ err-locked = The item is locked because another person or program is editing it.
 err-dav-staff-root = Files or folders cannot be created at this level. Please open a member's folder first.
 err-dav-login-mismatch = This address belongs to another user account. Please use the address of your own account.
 err-dav-property = The property is too large, or too many properties are set.
+
+# Quarantine (admins)
+quarantine-title = Quarantine
+quarantine-intro-on = Files in which the virus scanner found malware are kept here for { $days } days and deleted afterwards. Only administrators can see them. Open downloaded files only on a dedicated, isolated system.
+quarantine-intro-off = Infected files are discarded (scan.on_infected = "discard"). Only files quarantined earlier whose period has not yet ended are listed here.
+quarantine-empty = There are currently no files in quarantine.
+quarantine-caption = Files in quarantine, newest first
+quarantine-col-finding = Finding
+quarantine-col-by = Uploaded by
+quarantine-col-at = Time
+quarantine-col-expires = Deleted from
+nav-quarantine = Quarantine

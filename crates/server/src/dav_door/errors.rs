@@ -6,7 +6,7 @@ use amtsbote_core::{Error, ErrorKind};
 use amtsbote_dav::DavError;
 use axum::http::StatusCode;
 
-use crate::web::errors::status_for;
+use crate::web::errors::{describe, status_for};
 use crate::web::i18n::Lang;
 
 pub fn to_dav(e: Error) -> DavError {
@@ -19,7 +19,10 @@ pub fn to_dav(e: Error) -> DavError {
     if status.is_server_error() {
         tracing::error!(error = %e, "WebDAV request failed");
     }
-    let err = DavError::new(status, Lang::De.t(e.message_key()));
+    let mut err = DavError::new(status, describe(Lang::De, &e));
+    if let Some(secs) = e.retry_after() {
+        err = err.with_header(axum::http::header::RETRY_AFTER, secs.into());
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         // Sabre's ServiceUnavailable would put the client into maintenance mode for the
         // whole account; a scanner outage is an error of this one upload.

@@ -18,7 +18,7 @@ use super::views::{
     AccountFormPage, AccountRow, AccountsPage, MemberFormPage, OneTimePasswordPage,
 };
 
-fn require_admin(user: &CurrentUser) -> Result<(), WebError> {
+pub(super) fn require_admin(user: &CurrentUser) -> Result<(), WebError> {
     if user.actor.is_admin() {
         Ok(())
     } else {

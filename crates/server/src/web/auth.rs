@@ -62,6 +62,39 @@ impl CurrentUser {
     }
 }
 
+/// Warnings about virus scanning that admins see on every page: scanning off, uploads
+/// let through unscanned during an outage, the scanner unreachable right now.
+fn scan_banners(st: &AppState, lang: Lang) -> Vec<String> {
+    use amtsbote_core::scan::ScannerState;
+    use amtsbote_core::settings::OnUnavailable;
+    let mut out = Vec::new();
+    let state = st.app.scanner.health().state();
+    if state == ScannerState::Off {
+        out.push(lang.t("banner-scan-off"));
+        return out;
+    }
+    if st.app.settings.scan.on_unavailable == OnUnavailable::Allow {
+        out.push(lang.t("banner-scan-fail-open"));
+    }
+    if let ScannerState::Unavailable { reason } = state {
+        let since = st
+            .app
+            .scanner_state_since()
+            .map(|ms| lang.datetime(ms))
+            .unwrap_or_default();
+        let allowed = st.app.settings.scan.on_unavailable == OnUnavailable::Allow;
+        out.push(lang.ta(
+            if allowed {
+                "banner-scan-unavailable-open"
+            } else {
+                "banner-scan-unavailable"
+            },
+            &[("since", since), ("reason", reason)],
+        ));
+    }
+    out
+}
+
 pub fn client_ip(parts: &Parts) -> Option<String> {
     parts
         .extensions
@@ -80,7 +113,7 @@ pub fn public_ctx(st: &AppState, lang: Lang, path: &str) -> Ctx {
         contact: a.contact.clone(),
         user: None,
         csrf: String::new(),
-        scan_off_banner: false,
+        scan_banners: Vec::new(),
         path: path.to_string(),
         notice: None,
     }
@@ -152,7 +185,9 @@ impl FromRequestParts<AppState> for CurrentUser {
             is_admin: actor.is_admin(),
         });
         ctx.csrf = session.csrf_token.clone();
-        ctx.scan_off_banner = actor.is_admin() && st.app.scanner.mode() == "off";
+        if actor.is_admin() {
+            ctx.scan_banners = scan_banners(st, lang);
+        }
         Ok(CurrentUser {
             account,
             actor,

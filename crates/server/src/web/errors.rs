@@ -38,8 +38,17 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 pub struct WebError {
     pub status: StatusCode,
     pub key: &'static str,
+    /// Named arguments of the message (the file and the finding of an infected upload).
+    pub args: Vec<(&'static str, String)>,
+    /// `Retry-After` seconds (503 while the scanner is unavailable).
+    pub retry_after: Option<u64>,
     pub ctx: Option<Box<Ctx>>,
     pub lang: Lang,
+}
+
+/// The user's text for a core error, with its arguments.
+pub fn describe(lang: Lang, e: &Error) -> String {
+    lang.ta(e.message_key(), &e.message_args())
 }
 
 impl WebError {
@@ -51,6 +60,8 @@ impl WebError {
         Self {
             status: status_for(kind),
             key: e.message_key(),
+            args: e.message_args(),
+            retry_after: e.retry_after(),
             ctx: Some(Box::new(ctx.clone())),
             lang: ctx.lang,
         }
@@ -59,6 +70,8 @@ impl WebError {
         Self {
             status: StatusCode::FORBIDDEN,
             key: "err-csrf",
+            args: Vec::new(),
+            retry_after: None,
             ctx: Some(Box::new(ctx.clone())),
             lang: ctx.lang,
         }
@@ -68,6 +81,8 @@ impl WebError {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             key: "err-internal",
+            args: Vec::new(),
+            retry_after: None,
             ctx: None,
             lang,
         }
@@ -86,15 +101,22 @@ impl IntoResponse for WebError {
             "title-error"
         });
         c.notice = None;
+        let message = self.lang.ta(self.key, &self.args);
         let page = ErrorPage {
-            message: self.lang.t(self.key),
+            message: message.clone(),
             status: self.status.as_u16(),
             c,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (self.status, Html(html)).into_response(),
-            Err(_) => (self.status, self.lang.t(self.key)).into_response(),
+            Err(_) => (self.status, message).into_response(),
+        };
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
+        response
     }
 }
 
@@ -114,7 +136,7 @@ pub fn anonymous_ctx(lang: Lang) -> Ctx {
         contact: String::new(),
         user: None,
         csrf: String::new(),
-        scan_off_banner: false,
+        scan_banners: Vec::new(),
         path: "/".into(),
         notice: None,
     }
@@ -133,6 +155,8 @@ fn not_found_page(st: &super::AppState, headers: &HeaderMap) -> Response {
     WebError {
         status: StatusCode::NOT_FOUND,
         key: "err-not-found",
+        args: Vec::new(),
+        retry_after: None,
         ctx: Some(Box::new(ctx)),
         lang,
     }

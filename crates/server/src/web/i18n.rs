@@ -169,6 +169,11 @@ mod tests {
             ("name", "x".to_string()),
             ("max", "x".to_string()),
             ("login", "x".to_string()),
+            ("finding", "x".to_string()),
+            ("limit", "x".to_string()),
+            ("since", "x".to_string()),
+            ("reason", "x".to_string()),
+            ("days", "x".to_string()),
         ];
         for k in &kd {
             assert_ne!(Lang::De.ta(k, &args), *k, "{k} does not resolve in de");

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod errors;
 pub mod home;
 pub mod i18n;
+pub mod quarantine;
 pub mod spaces;
 pub mod views;
 
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/new", get(admin::account_new_form))
         .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
+        .route("/admin/quarantine", get(quarantine::list))
+        .route("/admin/quarantine/{id}", get(quarantine::download))
         .route("/app-passwords", get(app_passwords::list).post(app_passwords::create))
         .route("/app-passwords/{id}/revoke", post(app_passwords::revoke))
         .route("/status.php", get(crate::compat::status))
@@ -73,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(errors::not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -116,16 +120,79 @@ async fn style() -> impl IntoResponse {
     )
 }
 
+/// Prometheus text format: the scanner's state and verdicts since start. Counters only,
+/// nothing about files or people.
+async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    use std::fmt::Write;
+    let health = st.app.scanner.health();
+    let c = health.counts();
+    let up = match health.state() {
+        amtsbote_core::scan::ScannerState::Ready => 1,
+        _ => 0,
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP amtsbote_scanner_up Whether the virus scanner answered last time (0 also when scanning is off)."
+    );
+    let _ = writeln!(out, "# TYPE amtsbote_scanner_up gauge");
+    let _ = writeln!(
+        out,
+        "amtsbote_scanner_up{{scanner=\"{}\"}} {up}",
+        st.app.scanner.mode()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP amtsbote_scanner_outages_total Outages of the virus scanner since start."
+    );
+    let _ = writeln!(out, "# TYPE amtsbote_scanner_outages_total counter");
+    let _ = writeln!(out, "amtsbote_scanner_outages_total {}", c.outages);
+    let _ = writeln!(
+        out,
+        "# HELP amtsbote_scans_total Upload scans since start, by result."
+    );
+    let _ = writeln!(out, "# TYPE amtsbote_scans_total counter");
+    for (result, n) in [
+        ("clean", c.clean),
+        ("infected", c.infected),
+        ("error", c.failed),
+        ("too_large", c.too_large),
+    ] {
+        let _ = writeln!(out, "amtsbote_scans_total{{result=\"{result}\"}} {n}");
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Readiness, and why not: the database, and the scanner (asked afresh). A scanner
+/// outage does not make the node unready: downloads keep working, uploads are refused
+/// with a clear message, and the body says why.
 async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     let db_ok = st.app.count_accounts().await.is_ok();
-    let body = serde_json::json!({
+    st.app.scanner.probe().await;
+    let state = st.app.scanner.health().state();
+    let mut body = serde_json::json!({
         "database": if db_ok { "ok" } else { "error" },
         "scanner": st.app.scanner.mode(),
+        "scanner_state": state.label(),
     });
+    if let amtsbote_core::scan::ScannerState::Unavailable { reason } = &state {
+        body["scanner_reason"] = reason.clone().into();
+        body["uploads"] = match st.app.settings.scan.on_unavailable {
+            amtsbote_core::settings::OnUnavailable::Reject => "refused",
+            amtsbote_core::settings::OnUnavailable::Allow => "accepted unscanned",
+        }
+        .into();
+    }
     let status = if db_ok {
         axum::http::StatusCode::OK
     } else {

@@ -20,7 +20,7 @@ use tokio_util::io::ReaderStream;
 
 use super::AppState;
 use super::auth::{CsrfForm, CurrentUser};
-use super::errors::{IdPath, WebError, render, status_for};
+use super::errors::{IdPath, WebError, describe, render, status_for};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{ConfirmDeletePage, Crumb, FolderPage, Row, UploadResult};
 
@@ -208,6 +208,7 @@ pub async fn upload(
     let mut csrf_ok = false;
     let mut results = Vec::new();
     let mut first_error: Option<StatusCode> = None;
+    let mut retry_after: Option<u64> = None;
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -288,15 +289,16 @@ pub async fn upload(
                         }
                         first_error.get_or_insert(status);
                         let aborted = e.kind() == amtsbote_core::ErrorKind::Aborted;
-                        let key = if aborted && tally.exceeded.load(Ordering::Relaxed) {
-                            "err-invalid-input"
+                        let message = if aborted && tally.exceeded.load(Ordering::Relaxed) {
+                            lang.t("err-invalid-input")
                         } else {
-                            e.message_key()
+                            describe(lang, &e)
                         };
+                        retry_after = retry_after.or(e.retry_after());
                         results.push(UploadResult {
                             name,
                             ok: false,
-                            message: lang.t(key),
+                            message,
                         });
                         if aborted {
                             break;
@@ -321,7 +323,12 @@ pub async fn upload(
     } else {
         StatusCode::OK
     });
-    folder_page(&st, &user, &access, folder_id, results, error, None, status).await
+    let mut page =
+        folder_page(&st, &user, &access, folder_id, results, error, None, status).await?;
+    if let Some(secs) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    Ok(page)
 }
 
 /// Whether a multipart error is a malformed part (headers that cannot be read, such as

@@ -25,7 +25,8 @@ pub struct Ctx {
     pub user: Option<NavUser>,
     pub csrf: String,
     /// Shown to admins while uploads are not scanned for viruses.
-    pub scan_off_banner: bool,
+    /// Warnings about virus scanning (admins only).
+    pub scan_banners: Vec<String>,
     pub path: String,
     pub notice: Option<String>,
 }
@@ -209,4 +210,22 @@ pub struct ErrorPage {
     pub c: Ctx,
     pub message: String,
     pub status: u16,
+}
+
+#[derive(Template)]
+#[template(path = "quarantine.html")]
+pub struct QuarantinePage {
+    pub c: Ctx,
+    pub rows: Vec<QuarantineRow>,
+    /// Whether infected uploads are kept now (`scan.on_infected = "quarantine"`).
+    pub keeping: bool,
+    pub days: String,
+}
+
+pub struct QuarantineRow {
+    pub q: amtsbote_core::scan::quarantine::Quarantined,
+    pub member: String,
+    pub at: String,
+    pub expires: String,
+    pub size: String,
 }

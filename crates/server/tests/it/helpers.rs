@@ -13,6 +13,7 @@ use amtsbote::startup::{self, Running, cli_actor};
 use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
 use amtsbote_core::clock::ManualClock;
 use amtsbote_core::members::{Member, MemberInput};
+use amtsbote_core::settings::{ScanMode, ScanSettings};
 use amtsbote_core::spaces::Space;
 use amtsbote_core::{App, StaffRole};
 use reqwest::redirect::Policy;
@@ -31,6 +32,8 @@ pub struct Opts {
     pub max_upload: u64,
     /// Put the blob store on a tmpfs of this many bytes (a disk that fills up).
     pub storage_bytes: Option<u64>,
+    /// Virus scanning: off unless a test brings its own clamd (see `scan.rs`).
+    pub scan: ScanSettings,
 }
 
 impl Default for Opts {
@@ -40,6 +43,10 @@ impl Default for Opts {
             quota: 0,
             max_upload: 64 * 1024 * 1024,
             storage_bytes: None,
+            scan: ScanSettings {
+                mode: ScanMode::Off,
+                ..ScanSettings::default()
+            },
         }
     }
 }
@@ -119,6 +126,7 @@ pub fn config(dir: &std::path::Path, db_url: &str, opts: &Opts) -> Config {
     cfg.limits.space_quota_bytes = opts.quota;
     cfg.limits.max_upload_bytes = opts.max_upload;
     cfg.authority.public_base_url = "https://austausch.example".into();
+    cfg.scan = opts.scan.clone();
     cfg
 }
 

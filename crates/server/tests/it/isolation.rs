@@ -40,6 +40,11 @@ const NO_TENANT_DATA: &[(&str, &str, &str)] = &[
     ("GET", "/readyz", "readiness, no data"),
     (
         "GET",
+        "/metrics",
+        "counters of the whole server, no data of any member",
+    ),
+    (
+        "GET",
         "/app-passwords",
         "lists the caller's own app passwords only",
     ),
@@ -253,6 +258,41 @@ struct World {
     /// An app password of user.a.
     app_pw_a: i64,
     user_b: i64,
+    /// A quarantined upload of A (with the bytes of A's delivery).
+    quarantine_a: i64,
+}
+
+/// A quarantine entry of member A, as `scan.on_infected = "quarantine"` leaves it (the
+/// scanner is off here, so it is written directly), holding the bytes of A's delivery.
+async fn quarantine_of_a(t: &TestApp, node: i64) -> i64 {
+    let blob: String = t
+        .app
+        .db
+        .qs("SELECT blob_id FROM nodes WHERE id = ?")
+        .bind(node)
+        .fetch_one(t.app.db.pool())
+        .await
+        .expect("blob of A's delivery");
+    let size: i64 = t
+        .app
+        .db
+        .qs("SELECT size FROM nodes WHERE id = ?")
+        .bind(node)
+        .fetch_one(t.app.db.pool())
+        .await
+        .expect("size of A's delivery");
+    let id = 7_000_001;
+    t.app
+        .db
+        .q("INSERT INTO quarantine (id, blob_id, member_id, name, folder, size, sha256, signature, uploaded_by, created_at, expires_at) VALUES (?, ?, ?, 'Geheim-A-Quarantaene.pdf', 'an_KVBbg', ?, 'x', 'Eicar-Test-Signature', 'Name user.a', 0, 9000000000000)")
+        .bind(id)
+        .bind(blob)
+        .bind(t.a.id)
+        .bind(size)
+        .execute(t.app.db.pool())
+        .await
+        .expect("quarantine row");
+    id
 }
 
 async fn account(t: &TestApp, login: &str) -> Account {
@@ -348,6 +388,7 @@ async fn build_world(t: &TestApp) -> World {
             .0
             .id,
         user_b: account(t, "user.b").await.id,
+        quarantine_a: quarantine_of_a(t, f_an).await,
     }
 }
 
@@ -781,6 +822,16 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             Some(("GET", "/admin/accounts")),
             Req::Get("/admin/accounts".into()),
             "account list",
+        ),
+        row(
+            Some(("GET", "/admin/quarantine")),
+            Req::Get("/admin/quarantine".into()),
+            "quarantine list",
+        ),
+        row(
+            Some(("GET", "/admin/quarantine/{id}")),
+            Req::Get(format!("/admin/quarantine/{}", w.quarantine_a)),
+            "A's quarantined file",
         ),
         row(
             Some(("POST", "/admin/accounts")),

@@ -5,6 +5,7 @@ mod helpers;
 
 mod a11y;
 mod auth;
+mod clamd;
 mod cli;
 mod clients;
 mod copy;
@@ -13,6 +14,7 @@ mod hostile;
 mod isolation;
 mod policy;
 mod restart;
+mod scan;
 mod tls;
 mod tree;
 mod workflow;

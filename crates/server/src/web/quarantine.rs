@@ -1,0 +1,87 @@
+//! Quarantined uploads for admins: what was kept, from whom, with which finding, and the
+//! bytes for inspection. Everyone else gets 404, as for any admin page.
+
+use amtsbote_core::Error;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use tokio_util::io::ReaderStream;
+
+use super::AppState;
+use super::admin::require_admin;
+use super::auth::CurrentUser;
+use super::errors::{IdPath, WebError, render};
+use super::spaces::content_disposition;
+use super::views::{QuarantinePage, QuarantineRow};
+
+pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    let lang = user.lang();
+    let items = st
+        .app
+        .quarantine_list(&user.actor)
+        .await
+        .map_err(|e| user.err(e))?;
+    let members = st
+        .app
+        .visible_members(&user.actor, "")
+        .await
+        .map_err(|e| user.err(e))?;
+    let rows = items
+        .into_iter()
+        .map(|q| QuarantineRow {
+            member: members
+                .iter()
+                .find(|m| m.id == q.member_id)
+                .map(|m| format!("{} {}", m.number, m.name))
+                .unwrap_or_default(),
+            at: lang.datetime(q.created_at),
+            expires: lang.datetime(q.expires_at),
+            size: lang.size(q.size),
+            q,
+        })
+        .collect();
+    let c = user.ctx(lang.t("quarantine-title"));
+    render(QuarantinePage {
+        c,
+        rows,
+        keeping: st.app.settings.scan.on_infected
+            == amtsbote_core::settings::OnInfected::Quarantine,
+        days: st.app.settings.scan.quarantine_days.to_string(),
+    })
+}
+
+pub async fn download(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    IdPath(id): IdPath<String>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    let id: i64 = id.parse().map_err(|_| user.err(Error::NotFound))?;
+    let (q, reader) = st
+        .app
+        .quarantine_open(&user.actor, id)
+        .await
+        .map_err(|e| user.err(e))?;
+    // Malware: never rendered, never sniffed, always saved under a name that says so.
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(
+            header::CONTENT_DISPOSITION,
+            content_disposition(&format!("{}.quarantine", q.name)),
+        )
+        .header(header::CONTENT_LENGTH, q.size)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'",
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(ReaderStream::with_capacity(
+            reader,
+            256 * 1024,
+        )))
+        .map_err(|e| WebError::internal(user.lang(), e))
+}

@@ -1,0 +1,147 @@
+//! A clamd of a test's own (Debian's clamav-daemon with a test signature database: there
+//! is no internet for the official ones), on an ephemeral port, stopped when dropped.
+//! Shared by the scanner tests (`scan.rs`) and the sync-client tests (`peers.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use amtsbote_core::settings::{ScanMode, ScanSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The EICAR test string, put together at run time so that no scanner flags this source.
+pub fn eicar() -> Vec<u8> {
+    let mut v = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$".to_vec();
+    v.extend_from_slice(b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
+    v
+}
+
+const SIGNATURES_HDB: &str = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n\
+aa15bcf478d165efd2065190eb473bcb:544:ClamAV-Test-File\n";
+const SIGNATURES_NDB: &str = "Eicar-Test-Signature.Body:0:*:58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a\n\
+ClamAV-Test-File.Body:0:*:4b45524e454c33322e444c4c00004578697450726f63657373005553455233322e444c4c00434c414d657373616765426f784100\n";
+
+pub const CLAM_ZIP: &str = "/usr/share/clamav-testfiles/clam.zip";
+
+/// A clamd of this test's own, stopped when dropped.
+pub struct Clamd {
+    child: Option<Child>,
+    pub port: u16,
+    conf: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn clamd_binary() -> Option<PathBuf> {
+    ["/usr/sbin/clamd", "/usr/bin/clamd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+impl Clamd {
+    /// None (and the test passes vacuously) when clamd is not installed, unless peers
+    /// are required.
+    pub async fn start(stream_max: &str) -> Option<Self> {
+        let Some(bin) = clamd_binary() else {
+            assert!(
+                std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
+                "clamd is required (apt-get install clamav-daemon clamav-testfiles)"
+            );
+            eprintln!("clamd not installed: skipping");
+            return None;
+        };
+        assert!(
+            Path::new(CLAM_ZIP).exists()
+                || std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "clamav-testfiles is required"
+        );
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("db");
+        std::fs::create_dir_all(&db).expect("db dir");
+        std::fs::write(db.join("amtsbote-test.hdb"), SIGNATURES_HDB).expect("hdb");
+        std::fs::write(db.join("amtsbote-test.ndb"), SIGNATURES_NDB).expect("ndb");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let conf = dir.path().join("clamd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {}\nLogFile {}\nForeground yes\nSelfCheck 0\nStreamMaxLength {stream_max}\nMaxScanSize 1G\nMaxFileSize 1G\nMaxThreads 4\nTemporaryDirectory {}\n",
+                db.display(),
+                dir.path().join("clamd.log").display(),
+                dir.path().display(),
+            ),
+        )
+        .expect("conf");
+        let mut c = Clamd {
+            child: None,
+            port,
+            conf,
+            _dir: dir,
+        };
+        c.launch(&bin).await;
+        Some(c)
+    }
+
+    async fn launch(&mut self, bin: &Path) {
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn clamd");
+        self.child = Some(child);
+        for _ in 0..300 {
+            if self.ping().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("clamd did not answer PING within 30 s");
+    }
+
+    async fn ping(&self) -> bool {
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        if s.write_all(b"zPING\0").await.is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 16];
+        matches!(s.read(&mut buf).await, Ok(n) if buf[..n].starts_with(b"PONG"))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.launch(&clamd_binary().expect("clamd")).await;
+    }
+
+    /// The server's settings for this clamd; the stream limit is read from its conf.
+    pub fn settings(&self) -> ScanSettings {
+        ScanSettings {
+            mode: ScanMode::Clamd,
+            clamd: format!("tcp://127.0.0.1:{}", self.port),
+            clamd_config: self.conf.clone(),
+            timeout_seconds: 20,
+            ..ScanSettings::default()
+        }
+    }
+}
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
