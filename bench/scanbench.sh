@@ -95,8 +95,8 @@ TOKEN=$(curl -fs -c "$JAR" -b "$JAR" "$BASE/login" | csrf_of)
 curl -fs -o /dev/null -c "$JAR" -b "$JAR" --data-urlencode "csrf=$TOKEN" \
   --data-urlencode login=bench --data-urlencode "password=$PW" "$BASE/login"
 SPACE_PAGE=$(curl -fsL -c "$JAR" -b "$JAR" "$BASE/")
-FOLDER_URL=$(printf '%s' "$SPACE_PAGE" | grep -o 'href="/spaces/[0-9]*/folders/[0-9]*"[^>]*>an_KVBbg' |
-  head -1 | sed 's/href="//; s/".*//')
+FOLDER_URL=$(printf '%s' "$SPACE_PAGE" | grep '<bdi>an_KVBbg</bdi>' |
+  grep -o 'href="/spaces/[0-9]*/folders/[0-9]*"' | head -1 | sed 's/href="//; s/"$//')
 [ -n "$FOLDER_URL" ] || { echo "an_KVBbg not found on the start page" >&2; exit 1; }
 FORM_TOKEN=$(curl -fs -c "$JAR" -b "$JAR" "$BASE$FOLDER_URL" | csrf_of)
 

@@ -208,6 +208,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 if cfg.tls_enabled() { "on" } else { "off" }
             );
             println!("  scan.mode: {}", app.scanner.mode());
+            if let Some(limit) = app.scanner.stream_limit() {
+                // Whether clamd answers now, so that a wrong socket shows before the
+                // first refused upload.
+                app.scanner.probe().await;
+                let state = match app.scanner.health().state() {
+                    amtsbote_core::scan::ScannerState::Unavailable { reason } => {
+                        format!("UNAVAILABLE ({reason}); uploads would be refused")
+                    }
+                    s => s.label().to_string(),
+                };
+                println!(
+                    "  scanner:   {} {state}, files up to {} MiB",
+                    cfg.scan.clamd,
+                    limit / (1024 * 1024)
+                );
+            }
             println!(
                 "  template:  {}",
                 cfg.template

@@ -243,6 +243,13 @@ async fn operators_manage_members_and_accounts() {
 
     let (ok, out, err) = run(&["check-config"]);
     assert!(ok && out.contains("configuration ok"), "{out}{err}");
+    // Scanning is on by default, and check-config says whether clamd answers.
+    assert!(out.contains("scan.mode: clamd"), "{out}");
+    assert!(
+        out.contains("scanner:   unix:///run/clamav/clamd.ctl ")
+            && out.contains(", files up to 25 MiB"),
+        "{out}"
+    );
     t.finish().await;
 }
 
