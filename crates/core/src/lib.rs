@@ -37,6 +37,8 @@ pub struct App {
     pub(crate) basic_cache: Arc<auth::basic::BasicCache>,
     /// The scanner state last recorded by the watcher, and since when (epoch ms).
     pub(crate) scanner_seen: Arc<std::sync::Mutex<Option<(scan::ScannerState, clock::Millis)>>>,
+    /// When the admins were last told of a scanner outage (epoch ms, 0 = never).
+    pub(crate) scanner_notified: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl App {
@@ -55,6 +57,7 @@ impl App {
             settings: Arc::new(settings),
             basic_cache: Arc::default(),
             scanner_seen: Arc::default(),
+            scanner_notified: Arc::default(),
         }
     }
 

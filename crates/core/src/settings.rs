@@ -132,8 +132,9 @@ pub struct ScanSettings {
     pub on_unavailable: OnUnavailable,
     pub on_infected: OnInfected,
     pub quarantine_days: u32,
-    /// For connecting, for each write while the bytes stream, for clamd's verdict after
-    /// the last byte and for waiting for a free scan slot.
+    /// For connecting (at most 5 s), for each write while the bytes stream, for clamd's
+    /// verdict after the last byte, for waiting for a free scan slot, and for a pause of
+    /// the uploading client while scanning.
     pub timeout_seconds: u64,
     /// Scans at the same time (keep at or below clamd's `MaxThreads`).
     pub max_concurrent: usize,

@@ -110,19 +110,23 @@ impl Clamd {
                 ClamdAddr::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await?),
             })
         };
-        match timeout(self.opts.connect_timeout, connecting).await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(format!("clamd at {}: {e}", self.opts.addr)),
-            Err(_) => Err(format!(
-                "clamd at {}: no connection within {:?}",
-                self.opts.addr, self.opts.connect_timeout
-            )),
-        }
+        // The reasons reach the health endpoint: the address stays in the log.
+        let reason = match timeout(self.opts.connect_timeout, connecting).await {
+            Ok(Ok(c)) => return Ok(c),
+            Ok(Err(e)) => format!("clamd: {e}"),
+            Err(_) => format!(
+                "clamd: no connection within {:?}",
+                self.opts.connect_timeout
+            ),
+        };
+        tracing::warn!(clamd = %self.opts.addr, reason, "clamd not reachable");
+        Err(reason)
     }
 
-    fn outage(&self, reason: String) -> ScanError {
-        self.health.unavailable(&reason);
+    /// clamd cannot be reached: an outage at once.
+    fn unreachable(&self, reason: String) -> ScanError {
         self.health.count(Outcome::Failed);
+        self.health.unreachable(&reason);
         ScanError::Unavailable(reason)
     }
 }
@@ -146,11 +150,15 @@ impl Scanner for Clamd {
                 return Err(ScanError::Busy(self.opts.max_concurrent));
             }
         };
-        let mut conn = self.connect().await.map_err(|r| self.outage(r))?;
-        match timeout(self.opts.io_timeout, conn.write_all(b"zINSTREAM\0")).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.outage(format!("clamd: {e}"))),
-            Err(_) => return Err(self.outage("clamd: write timed out".into())),
+        let mut conn = self.connect().await.map_err(|r| self.unreachable(r))?;
+        let failed = match timeout(self.opts.io_timeout, conn.write_all(b"zINSTREAM\0")).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("clamd: {e}")),
+            Err(_) => Some("clamd: write timed out".to_string()),
+        };
+        if let Some(reason) = failed {
+            self.health.scan_failed(&reason);
+            return Err(ScanError::Unavailable(reason));
         }
         Ok(Box::new(InStream {
             conn,
@@ -176,7 +184,8 @@ impl Scanner for Clamd {
                 conn.write_all(b"zPING\0").await?;
                 read_reply(&mut conn).await
             };
-            match timeout(self.opts.io_timeout, asked).await {
+            // PING is answered at once by a healthy clamd; the probe must not hang.
+            match timeout(self.opts.connect_timeout, asked).await {
                 Ok(Ok(reply)) => Ok(reply),
                 Ok(Err(e)) => Err(format!("clamd: {e}")),
                 Err(_) => Err("clamd: no answer to PING".to_string()),
@@ -184,11 +193,11 @@ impl Scanner for Clamd {
         }
         .await;
         match answer {
-            Ok(reply) if reply == "PONG" => self.health.ready(),
+            Ok(reply) if reply == "PONG" => self.health.answered(),
             Ok(reply) => self
                 .health
-                .unavailable(&format!("clamd answered PING with {reply:?}")),
-            Err(reason) => self.health.unavailable(&reason),
+                .unreachable(&format!("clamd answered PING with {reply:?}")),
+            Err(reason) => self.health.unreachable(&reason),
         }
     }
 }
@@ -202,12 +211,11 @@ struct InStream {
 }
 
 impl InStream {
+    /// A stream that failed after clamd accepted it: that upload's problem, and an
+    /// outage only if it keeps happening (see [`ScannerHealth::scan_failed`]).
     fn fail(&self, e: ScanError) -> ScanError {
         match &e {
-            ScanError::Unavailable(reason) => {
-                self.health.unavailable(reason);
-                self.health.count(Outcome::Failed);
-            }
+            ScanError::Unavailable(reason) => self.health.scan_failed(reason),
             ScanError::LimitExceeded(_) => self.health.count(Outcome::TooLarge),
             ScanError::Busy(_) => self.health.count(Outcome::Failed),
         }
@@ -277,7 +285,7 @@ impl ScanSession for InStream {
         };
         match parse_reply(&reply, self.opts.stream_limit) {
             Ok(verdict) => {
-                self.health.ready();
+                self.health.scan_succeeded();
                 self.health.count(match verdict {
                     Verdict::Infected(_) => Outcome::Infected,
                     _ => Outcome::Clean,

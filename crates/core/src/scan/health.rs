@@ -42,14 +42,28 @@ pub enum Outcome {
     TooLarge,
 }
 
+/// After this many failed scans in a row, with clamd still answering PING, clamd counts
+/// as unavailable (it answers but fails every scan, e.g. with a full temp directory).
+/// One failed stream alone is that upload's problem, not an outage.
+const FAILED_SCANS_FOR_OUTAGE: u32 = 3;
+
 #[derive(Debug)]
 pub struct ScannerHealth {
     state: watch::Sender<ScannerState>,
+    streak: std::sync::Mutex<Streak>,
     clean: AtomicU64,
     infected: AtomicU64,
     failed: AtomicU64,
     too_large: AtomicU64,
     outages: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Streak {
+    failed_scans: u32,
+    /// The current outage came from failing scans: only a successful scan ends it, not
+    /// a PING.
+    scans_failing: bool,
 }
 
 /// Counters since start, as the metrics endpoint shows them.
@@ -66,6 +80,7 @@ impl ScannerHealth {
     pub fn new(initial: ScannerState) -> Self {
         Self {
             state: watch::Sender::new(initial),
+            streak: std::sync::Mutex::default(),
             clean: AtomicU64::new(0),
             infected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -102,8 +117,45 @@ impl ScannerHealth {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The scanner answered.
-    pub fn ready(&self) {
+    fn streak(&self) -> std::sync::MutexGuard<'_, Streak> {
+        self.streak
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A scan gave its verdict: whatever was wrong is over.
+    pub fn scan_succeeded(&self) {
+        *self.streak() = Streak::default();
+        self.set_ready();
+    }
+
+    /// A scan failed after clamd had accepted the connection. Counts towards an outage
+    /// only when it keeps happening.
+    pub fn scan_failed(&self, reason: &str) {
+        self.count(Outcome::Failed);
+        let mut streak = self.streak();
+        streak.failed_scans += 1;
+        if streak.failed_scans >= FAILED_SCANS_FOR_OUTAGE {
+            streak.scans_failing = true;
+            drop(streak);
+            self.set_unavailable(reason);
+        }
+    }
+
+    /// clamd could not be reached (connect or PING failed): an outage at once.
+    pub fn unreachable(&self, reason: &str) {
+        self.set_unavailable(reason);
+    }
+
+    /// clamd answered PING. That ends an outage of reachability, not one of failing scans
+    /// (a daemon that answers PING may still fail every scan).
+    pub fn answered(&self) {
+        if !self.streak().scans_failing {
+            self.set_ready();
+        }
+    }
+
+    fn set_ready(&self) {
         self.state.send_if_modified(|s| {
             if *s == ScannerState::Ready {
                 return false;
@@ -114,9 +166,9 @@ impl ScannerHealth {
         });
     }
 
-    /// The scanner failed. Only the first failure of an outage is news (and logged as an
-    /// error); later ones keep the first reason, so that watchers are woken once.
-    pub fn unavailable(&self, reason: &str) {
+    /// Only the first failure of an outage is news (and logged as an error); later ones
+    /// keep the first reason, so that watchers are woken once.
+    fn set_unavailable(&self, reason: &str) {
         self.state.send_if_modified(|s| {
             if matches!(s, ScannerState::Unavailable { .. }) {
                 return false;
@@ -143,9 +195,9 @@ mod tests {
         let h = ScannerHealth::new(ScannerState::Unknown);
         let mut rx = h.subscribe();
         rx.mark_unchanged();
-        h.unavailable("connection refused");
-        h.unavailable("connection refused again");
-        h.unavailable("timeout");
+        h.unreachable("connection refused");
+        h.unreachable("connection refused again");
+        h.unreachable("timeout");
         assert!(rx.has_changed().expect("sender alive"));
         assert_eq!(
             *rx.borrow_and_update(),
@@ -155,12 +207,36 @@ mod tests {
         );
         assert!(!rx.has_changed().expect("sender alive"));
         assert_eq!(h.counts().outages, 1);
-        h.ready();
-        h.ready();
+        h.answered();
+        h.answered();
         assert!(rx.has_changed().expect("sender alive"));
         assert_eq!(*rx.borrow_and_update(), ScannerState::Ready);
         assert!(!rx.has_changed().expect("sender alive"));
-        h.unavailable("down again");
+        h.unreachable("down again");
+        assert_eq!(h.counts().outages, 2);
+    }
+
+    #[test]
+    fn single_failed_scans_are_no_outage_but_a_streak_is_until_a_scan_succeeds() {
+        let h = ScannerHealth::new(ScannerState::Ready);
+        h.scan_failed("broken pipe");
+        h.scan_failed("broken pipe");
+        h.scan_succeeded();
+        h.scan_failed("broken pipe");
+        h.scan_failed("broken pipe");
+        assert_eq!(h.state(), ScannerState::Ready, "two in a row are no outage");
+        h.scan_failed("Can't create temporary file ERROR");
+        assert!(matches!(h.state(), ScannerState::Unavailable { .. }));
+        assert_eq!(h.counts().failed, 5);
+        // PING alone does not end it: clamd answers, but scans fail.
+        h.answered();
+        assert!(matches!(h.state(), ScannerState::Unavailable { .. }));
+        h.scan_succeeded();
+        assert_eq!(h.state(), ScannerState::Ready);
+        // After that, a PING outage ends with a PING again.
+        h.unreachable("refused");
+        h.answered();
+        assert_eq!(h.state(), ScannerState::Ready);
         assert_eq!(h.counts().outages, 2);
     }
 }

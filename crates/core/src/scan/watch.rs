@@ -1,6 +1,7 @@
 //! Watching the scanner: probes it regularly, and turns each change of its state into one
 //! audit entry, and an outage into one admin notice, however many uploads it refuses.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -9,6 +10,9 @@ use crate::App;
 use crate::audit::{AuditActor, AuditEvent, Outcome};
 use crate::error::Result;
 use crate::scan::ScannerState;
+
+/// After an outage notice, further outages within this time are audited but not sent.
+const NOTICE_QUIET_MS: i64 = 30 * 60 * 1000;
 
 /// Payload of a `scanner_unavailable` event for the admins.
 #[derive(Debug, Clone, Serialize)]
@@ -61,19 +65,22 @@ impl App {
         }
     }
 
-    /// Audits a change of the scanner's state; an outage also goes to the admins.
-    /// Called once per change (the health channel wakes watchers once per change).
+    /// Audits a change of the scanner's state; an outage also goes to the admins. The
+    /// change counts as recorded only once its transaction has committed, so a database
+    /// hiccup during an outage delays the notice to the next round instead of losing it.
     async fn record_scanner_state(&self, state: &ScannerState) -> Result<()> {
         let previous = {
-            let mut last = self
+            let last = self
                 .scanner_seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if last.as_ref().is_some_and(|(s, _)| s == state) {
                 return Ok(());
             }
-            last.replace((state.clone(), self.now())).map(|(s, _)| s)
+            last.as_ref().map(|(s, _)| s.clone())
         };
+        let now = self.now();
+        let mut notified = false;
         let mut tx = self.db.begin_write().await?;
         match state {
             ScannerState::Unavailable { reason } => {
@@ -88,18 +95,24 @@ impl App {
                     .detail(reason.clone()),
                 )
                 .await?;
-                self.notify_admins(
-                    &mut tx,
-                    "scanner_unavailable",
-                    &OutageNotice {
-                        scanner: self.scanner.mode().into(),
-                        reason: reason.clone(),
-                        since: self.now(),
-                        on_unavailable: format!("{:?}", self.settings.scan.on_unavailable)
-                            .to_lowercase(),
-                    },
-                )
-                .await?;
+                // A scanner that keeps failing and recovering (a crash loop) is one
+                // story for the admins, not one e-mail per round.
+                let last = self.scanner_notified.load(Ordering::Relaxed);
+                if last == 0 || now - last >= NOTICE_QUIET_MS {
+                    self.notify_admins(
+                        &mut tx,
+                        "scanner_unavailable",
+                        &OutageNotice {
+                            scanner: self.scanner.mode().into(),
+                            reason: reason.clone(),
+                            since: now,
+                            on_unavailable: format!("{:?}", self.settings.scan.on_unavailable)
+                                .to_lowercase(),
+                        },
+                    )
+                    .await?;
+                    notified = true;
+                }
             }
             ScannerState::Ready if matches!(previous, Some(ScannerState::Unavailable { .. })) => {
                 self.audit(
@@ -115,6 +128,13 @@ impl App {
             _ => {}
         }
         tx.commit().await?;
+        if notified {
+            self.scanner_notified.store(now, Ordering::Relaxed);
+        }
+        *self
+            .scanner_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((state.clone(), now));
         Ok(())
     }
 }

@@ -157,6 +157,17 @@ impl App {
         ))
     }
 
+    /// A session that outgrew what the scanner accepts can never become a file: it goes
+    /// now, with its chunks, rather than after `abandoned_upload_hours`.
+    async fn chunks_too_large(&self, upload_id: i64, e: Error) -> Error {
+        if matches!(e, Error::TooLargeToScan { .. })
+            && let Err(del) = self.remove_upload_session(upload_id).await
+        {
+            tracing::warn!(error = %del, "removing an oversized upload session failed");
+        }
+        e
+    }
+
     /// Stores (or replaces) one chunk. All chunks of a session together may not exceed the
     /// upload limit; the quota is checked on assembly, when it is known where the file goes.
     pub async fn put_upload_chunk<S, E>(
@@ -186,10 +197,19 @@ impl App {
             .await?
             .into_iter()
             .sum();
+        // The whole file must fit the upload limit and what the scanner accepts, so a
+        // session that grows past either fails at the chunk that crosses it.
         let max = self.settings.limits.max_upload_bytes;
-        let room = max.saturating_sub(u64::try_from(others).unwrap_or(0));
+        let scan_limit = self.scanner.stream_limit().filter(|l| *l < max);
+        let too_large = || match scan_limit {
+            Some(limit) => Error::TooLargeToScan { limit },
+            None => Error::TooLarge { limit: max },
+        };
+        let room = scan_limit
+            .unwrap_or(max)
+            .saturating_sub(u64::try_from(others).unwrap_or(0));
         if expected_len.is_some_and(|l| l > room) {
-            return Err(Error::TooLarge { limit: max });
+            return Err(self.chunks_too_large(s.id, too_large()).await);
         }
         let mut staged = self.blobs.stage().await?;
         let mut size: u64 = 0;
@@ -198,7 +218,7 @@ impl App {
             let part = part.map_err(|e| Error::UploadAborted(e.to_string()))?;
             size += part.len() as u64;
             if size > room {
-                return Err(Error::TooLarge { limit: max });
+                return Err(self.chunks_too_large(s.id, too_large()).await);
             }
             staged.write(&part).await?;
         }

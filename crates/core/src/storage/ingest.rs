@@ -151,7 +151,24 @@ impl App {
         let mut digests = Digests::new();
         let mut size: u64 = 0;
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
+        // A client that stops sending would hold its scan slot (and a clamd thread) for
+        // good: while scanning, a pause longer than the scanner's timeout ends the upload.
+        let idle = std::time::Duration::from_secs(self.settings.scan.timeout_seconds.max(1));
+        loop {
+            let next = if scan.is_some() && scan_limit.is_some() {
+                match tokio::time::timeout(idle, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        return Err(Error::UploadAborted(format!(
+                            "no data for {} s",
+                            idle.as_secs()
+                        )));
+                    }
+                }
+            } else {
+                body.next().await
+            };
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| Error::UploadAborted(e.to_string()))?;
             size += chunk.len() as u64;
             if size > max {
@@ -258,16 +275,15 @@ impl App {
     fn scan_failed(&self, e: ScanError, name: &NodeName) -> Result<()> {
         let reason = match e {
             ScanError::LimitExceeded(limit) => return Err(Error::TooLargeToScan { limit }),
-            ScanError::Busy(_) if self.settings.scan.on_unavailable == OnUnavailable::Reject => {
-                return Err(Error::ScannerBusy);
-            }
-            ScanError::Busy(n) => format!("all {n} scan slots busy"),
+            // Load is no outage: "allow" must not let uploads through unscanned because
+            // someone keeps every scan slot busy.
+            ScanError::Busy(_) => return Err(Error::ScannerBusy),
             ScanError::Unavailable(reason) => reason,
         };
         match self.settings.scan.on_unavailable {
             OnUnavailable::Reject => Err(Error::ScannerUnavailable(reason)),
             OnUnavailable::Allow => {
-                tracing::warn!(file = %name, reason, "UNSCANNED upload let through (scan.on_unavailable = \"allow\")");
+                tracing::error!(file = %name, reason, "UNSCANNED upload let through (scan.on_unavailable = \"allow\")");
                 Ok(())
             }
         }

@@ -293,7 +293,7 @@ impl DavBackend for CoreBackend {
         };
         let (folder, children) = self
             .app
-            .list_folder(&at.access, at.node.id)
+            .list_folder_properties(&at.access, at.node.id)
             .await
             .map_err(to_dav)?;
         let mut props = if want.dead_props {

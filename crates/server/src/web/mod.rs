@@ -173,12 +173,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness, and why not: the database, and the scanner (asked afresh). A scanner
-/// outage does not make the node unready: downloads keep working, uploads are refused
-/// with a clear message, and the body says why.
+/// Readiness, and why not: the database, and the scanner as last seen (by the watcher's
+/// probe every 30 s, or by the last upload). A scanner outage does not make the node
+/// unready: downloads keep working, uploads are refused with a clear message, and the
+/// body says why. No request here reaches clamd, so this answers at once.
 async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     let db_ok = st.app.count_accounts().await.is_ok();
-    st.app.scanner.probe().await;
     let state = st.app.scanner.health().state();
     let mut body = serde_json::json!({
         "database": if db_ok { "ok" } else { "error" },

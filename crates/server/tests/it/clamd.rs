@@ -69,7 +69,8 @@ impl Clamd {
         std::fs::write(
             &conf,
             format!(
-                "TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {}\nLogFile {}\nForeground yes\nSelfCheck 0\nStreamMaxLength {stream_max}\nMaxScanSize 1G\nMaxFileSize 1G\nMaxThreads 4\nTemporaryDirectory {}\n",
+                "TCPSocket {port}\nTCPAddr 127.0.0.1\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {}\nForeground yes\nSelfCheck 0\nStreamMaxLength {stream_max}\nMaxScanSize 1G\nMaxFileSize 1G\nMaxThreads 4\nTemporaryDirectory {}\n",
+                dir.path().join("clamd.sock").display(),
                 db.display(),
                 dir.path().join("clamd.log").display(),
                 dir.path().display(),
@@ -126,6 +127,17 @@ impl Clamd {
     pub async fn restart(&mut self) {
         self.stop();
         self.launch(&clamd_binary().expect("clamd")).await;
+    }
+
+    /// The same clamd over its Unix socket.
+    pub fn unix_settings(&self) -> ScanSettings {
+        ScanSettings {
+            clamd: format!(
+                "unix://{}",
+                self.conf.with_file_name("clamd.sock").display()
+            ),
+            ..self.settings()
+        }
     }
 
     /// The server's settings for this clamd; the stream limit is read from its conf.

@@ -391,8 +391,8 @@ async fn an_outage_refuses_uploads_until_clamd_is_back_without_restart() {
     assert!(
         ready["scanner_reason"]
             .as_str()
-            .is_some_and(|r| r.contains(&clamd.port.to_string())),
-        "{ready}"
+            .is_some_and(|r| r.contains("refused") && !r.contains(&clamd.port.to_string())),
+        "why, without the internal address: {ready}"
     );
     let metrics = metrics(&t).await;
     assert!(
@@ -550,30 +550,47 @@ async fn files_over_the_stream_limit_are_refused_up_front() {
         .await
         .expect("mkcol");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    // ... one that does not, at assembly, and its chunks go.
+    // ... one that does not, at the chunk that crosses the limit, and its chunks go.
     let session = format!("{UPLOADS}/777");
     dav(&t, "user.a", "MKCOL", &session)
         .send()
         .await
         .expect("mkcol");
-    for (i, part) in data.chunks(1024 * 1024).enumerate() {
-        dav(&t, "user.a", "PUT", &format!("{session}/{:05}", i + 1))
-            .body(part.to_vec())
-            .send()
-            .await
-            .expect("chunk");
-    }
-    let r = dav(&t, "user.a", "MOVE", &format!("{session}/.file"))
-        .header("Destination", format!("{}{AN}/lang4.bin", t.url))
+    let halves: Vec<&[u8]> = data.chunks(1024 * 1024).collect();
+    let r = dav(&t, "user.a", "PUT", &format!("{session}/00001"))
+        .body(halves[0].to_vec())
         .send()
         .await
-        .expect("move");
+        .expect("chunk");
+    assert_eq!(r.status(), StatusCode::CREATED, "1 MiB fits");
+    let r = dav(&t, "user.a", "PUT", &format!("{session}/00002"))
+        .body(halves[1].to_vec())
+        .send()
+        .await
+        .expect("chunk");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         session_status(&t, &session).await,
         StatusCode::NOT_FOUND,
         "the chunks are gone"
     );
+    // Chunking v1 without a total: the same at the crossing chunk.
+    let mut last = StatusCode::OK;
+    for (i, half) in halves.iter().enumerate() {
+        last = dav(
+            &t,
+            "user.a",
+            "PUT",
+            &format!("/remote.php/webdav/an_KVBbg/lang5.bin-chunking-99-2-{i}"),
+        )
+        .header("OC-Chunked", "1")
+        .body(half.to_vec())
+        .send()
+        .await
+        .expect("v1 chunk")
+        .status();
+    }
+    assert_eq!(last, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Just under the limit passes.
     let r = dav(&t, "user.a", "PUT", &format!("{AN}/passt.bin"))
@@ -592,10 +609,11 @@ async fn quarantine_keeps_infected_files_for_admins_only_and_for_a_while() {
     let Some(clamd) = Clamd::start("100M").await else {
         return;
     };
+    // Over clamd's Unix socket, as on a Debian server.
     let t = app_with(ScanSettings {
         on_infected: OnInfected::Quarantine,
         quarantine_days: 10,
-        ..clamd.settings()
+        ..clamd.unix_settings()
     })
     .await;
     let r = dav(&t, "user.a", "PUT", &format!("{AN}/befall.doc"))
@@ -652,6 +670,22 @@ async fn quarantine_keeps_infected_files_for_admins_only_and_for_a_while() {
     t.clock.advance_ms(9 * 86_400_000);
     let report = t.app.cleanup_storage(0).await.expect("cleanup");
     assert_eq!(report.quarantine_removed, 0);
+    assert_eq!(
+        report.blobs_removed, 0,
+        "the orphan sweep leaves quarantined bytes alone"
+    );
+    assert_eq!(t.stored_files().0, blobs);
+    let admin = t.login("admin").await;
+    assert_eq!(
+        admin
+            .get(&path)
+            .await
+            .bytes()
+            .await
+            .expect("bytes")
+            .to_vec(),
+        eicar()
+    );
     t.clock.advance_ms(2 * 86_400_000);
     let report = t.app.cleanup_storage(0).await.expect("cleanup");
     assert_eq!(report.quarantine_removed, 1);
@@ -736,7 +770,7 @@ async fn without_clamd_the_default_still_starts_and_refuses_uploads() {
     assert!(
         ready["scanner_reason"]
             .as_str()
-            .is_some_and(|r| r.contains("clamd.ctl")),
+            .is_some_and(|r| r.contains("No such file")),
         "{ready}"
     );
     let admin = t.login("admin").await;
@@ -747,4 +781,110 @@ async fn without_clamd_the_default_still_starts_and_refuses_uploads() {
     );
     assert!(names_in_an(&t).await.is_empty());
     t.finish().await;
+}
+
+/// A "clamd" that accepts connections and reads whatever comes, but never answers: the
+/// scan's timeouts and slots, not clamd, decide what the uploader sees.
+async fn silent_clamd() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 64 * 1024];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_silent_scanner_times_out_and_busy_slots_refuse_even_when_failing_open() {
+    let (port, task) = silent_clamd().await;
+    for on_unavailable in [OnUnavailable::Reject, OnUnavailable::Allow] {
+        let t = app_with(ScanSettings {
+            mode: ScanMode::Clamd,
+            clamd: format!("tcp://127.0.0.1:{port}"),
+            stream_max_bytes: Some(10 * 1024 * 1024),
+            timeout_seconds: 2,
+            max_concurrent: 1,
+            on_unavailable,
+            ..ScanSettings::default()
+        })
+        .await;
+        // The health endpoint answers at once, whatever clamd does.
+        let started = std::time::Instant::now();
+        readyz(&t).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+
+        // Upload A holds the only scan slot while it trickles in (a byte every 300 ms,
+        // within the idle limit) ...
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+        let slow = tokio::spawn({
+            let req = dav(&t, "user.a", "PUT", &format!("{AN}/langsam.pdf"));
+            async move {
+                req.body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
+                    .send()
+                    .await
+                    .expect("slow put")
+                    .status()
+            }
+        });
+        let feeder = tokio::spawn(async move {
+            for _ in 0..14 {
+                if tx.send(Ok(bytes::Bytes::from_static(b"x"))).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // ... so B waits for a slot as long as the timeout, then is told "busy".
+        let r = dav(&t, "user.a", "PUT", &format!("{AN}/wartend.pdf"))
+            .body(bytes(1_000, 90))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{on_unavailable:?}"
+        );
+        assert_eq!(header(&r, "retry-after"), "10");
+        let body = r.text().await.expect("body");
+        assert!(body.contains("derzeit ausgelastet"), "{body}");
+        feeder.await.expect("feeder");
+        // A's bytes went to a clamd that never gives a verdict: refused after the timeout
+        // (or, failing open, stored unscanned).
+        let a = slow.await.expect("slow");
+        match on_unavailable {
+            OnUnavailable::Reject => assert_eq!(a, StatusCode::SERVICE_UNAVAILABLE),
+            OnUnavailable::Allow => assert_eq!(a, StatusCode::CREATED),
+        }
+        let names = names_in_an(&t).await;
+        assert!(
+            !names.contains(&"wartend.pdf".to_string()),
+            "busy is never unscanned"
+        );
+        t.finish().await;
+    }
+    task.abort();
+}
+
+/// An mpsc receiver as a stream (reqwest wants a `Stream` body).
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
