@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::backend::{ActiveLock, DavBackend, Entry, PropName, Want};
 use crate::body::{MAX_XML_BODY, collect_limited};
@@ -120,8 +120,73 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
     } else {
         Vec::new()
     };
-    let body = render_multistatus(ctx, &request, &entry, &children, &locks);
-    Ok(xml_response(StatusCode::MULTI_STATUS, body))
+    if children.len() < ENTRIES_PER_PIECE {
+        let body = render_multistatus(ctx, &request, &entry, &children, &locks);
+        return Ok(xml_response(StatusCode::MULTI_STATUS, body));
+    }
+    let body = stream_multistatus(
+        ctx.prefix.clone(),
+        ctx.backend.now(),
+        request,
+        std::iter::once(entry).chain(children),
+        locks,
+    );
+    let mut resp = (StatusCode::MULTI_STATUS, body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(crate::XML_CONTENT_TYPE),
+    );
+    Ok(resp)
+}
+
+/// Entries per piece of a streamed answer: a listing of 10,000 files goes out in pieces of
+/// some 100 KiB, each entry freed once written, instead of being built whole in memory.
+const ENTRIES_PER_PIECE: usize = 256;
+
+fn stream_multistatus(
+    prefix: String,
+    now: std::time::SystemTime,
+    request: Request,
+    entries: impl Iterator<Item = Entry> + Send + 'static,
+    locks: Vec<ActiveLock>,
+) -> Body {
+    let state = (Some(entries), true);
+    let pieces = futures_util::stream::unfold(state, move |(entries, first)| {
+        let Some(mut entries) = entries else {
+            return std::future::ready(None);
+        };
+        let rc = RenderCtx {
+            prefix: &prefix,
+            now,
+            locks: &locks,
+        };
+        let mut out = String::with_capacity(ENTRIES_PER_PIECE * 512);
+        if first {
+            out.push_str(MULTISTATUS_START);
+        }
+        let mut written = 0;
+        for e in entries.by_ref().take(ENTRIES_PER_PIECE) {
+            render_response(
+                &mut out,
+                &e.path.href(&prefix, e.is_collection),
+                &request,
+                &e,
+                &rc,
+            );
+            written += 1;
+        }
+        let rest = if written < ENTRIES_PER_PIECE {
+            out.push_str(MULTISTATUS_END);
+            None
+        } else {
+            Some(entries)
+        };
+        std::future::ready(Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(out)),
+            (rest, false),
+        )))
+    });
+    Body::from_stream(pieces)
 }
 
 /// The refusal of `Depth: infinity`, on the files tree and in the upload area alike.
@@ -243,6 +308,41 @@ mod tests {
     use crate::test_util::*;
 
     const OC_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop><d:resourcetype/><d:getlastmodified/><d:getcontentlength/><d:getetag/><oc:id/><oc:downloadURL/><oc:dDC/><oc:permissions/><oc:checksums/><oc:size/><oc:fileid/><oc:data-fingerprint/><oc:share-types/><d:quota-used-bytes/><d:quota-available-bytes/><x:unknown xmlns:x="urn:x"/></d:prop>M</d:propfind>"#;
+
+    /// Large listings go out in pieces; the document must be the same as if built whole.
+    #[tokio::test]
+    async fn a_large_listing_is_streamed_as_one_well_formed_document() {
+        let t = TestDav::new();
+        t.mkcol("/viele").await;
+        // Exactly two pieces' worth plus the folder itself, to hit the boundary.
+        let n = 2 * super::ENTRIES_PER_PIECE;
+        for i in 0..n {
+            t.put(&format!("/viele/datei-{i:04}.txt"), "x").await;
+        }
+        let r = t.propfind("/viele", "1").body(OC_BODY).send().await;
+        assert_eq!(r.status, 207);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/xml; charset=utf-8")
+        );
+        let b = &r.body;
+        assert_eq!(b.matches("<d:response>").count(), n + 1);
+        assert_eq!(b.matches("<d:multistatus").count(), 1);
+        assert!(b.ends_with("</d:multistatus>\n"), "{}", &b[b.len() - 100..]);
+        for i in [
+            0,
+            super::ENTRIES_PER_PIECE - 1,
+            super::ENTRIES_PER_PIECE,
+            n - 1,
+        ] {
+            assert!(
+                b.contains(&format!("/viele/datei-{i:04}.txt</d:href>")),
+                "entry {i}"
+            );
+        }
+        let parsed = crate::xml::parse_body(b.as_bytes()).expect("well-formed");
+        assert!(parsed.is_some());
+    }
 
     #[tokio::test]
     async fn depth1_listing_with_owncloud_props() {
