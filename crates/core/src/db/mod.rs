@@ -183,7 +183,10 @@ impl Db {
 /// Every SQLite connection: WAL lets readers proceed during a write; busy_timeout makes a
 /// writer outside the write connection wait instead of failing.
 fn sqlite_options(options: AnyPoolOptions) -> AnyPoolOptions {
-    options.after_connect(|conn, _| {
+    // No ping before handing out a connection: a local file does not drop connections,
+    // and the ping was one more round trip to the connection's thread for every query
+    // (a small upload makes some twenty-five).
+    options.test_before_acquire(false).after_connect(|conn, _| {
         Box::pin(async move {
             for pragma in [
                 "PRAGMA journal_mode = WAL",
