@@ -14,6 +14,26 @@ use crate::helpers::{Opts, PW, TestApp, bytes, node_id, unescape};
 use amtsbote_core::settings::{OnInfected, OnUnavailable, ScanMode, ScanSettings};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+/// A zip of the given files, deflated, made by Python's zipfile (on every machine that runs
+/// these tests; the project has no zip writer of its own).
+fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut args = vec![dir.path().join("out.zip").display().to_string()];
+    for (name, data) in files {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).expect("write");
+        args.push(p.display().to_string());
+    }
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sys, zipfile, os\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n    [z.write(f, os.path.basename(f)) for f in sys.argv[2:]]")
+        .args(&args)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    std::fs::read(dir.path().join("out.zip")).expect("zip")
+}
+
 async fn app_with(settings: ScanSettings) -> TestApp {
     TestApp::spawn_with(Opts {
         max_upload: 1 << 30,
@@ -173,6 +193,18 @@ async fn infected_uploads_are_refused_at_every_door_and_leave_nothing() {
     assert_dav_infected(r, "gross.bin", "Eicar-Test-Signature").await;
     before = assert_refused_cleanly(&t, &before, "EICAR inside 50 MiB").await;
 
+    // EICAR compressed inside a zip, among other files.
+    let r = dav(&t, "user.a", "PUT", &format!("{AN}/unterlagen.zip"))
+        .body(zip_of(&[
+            ("brief.txt", bytes(5_000, 12)),
+            ("eicar.com", eicar()),
+        ]))
+        .send()
+        .await
+        .expect("put");
+    assert_dav_infected(r, "unterlagen.zip", "Eicar-Test-Signature").await;
+    before = assert_refused_cleanly(&t, &before, "EICAR in a zip").await;
+
     // The ClamAV test file inside a zip (clamav-testfiles).
     let zip = std::fs::read(CLAM_ZIP).expect("clam.zip");
     let r = user.upload(t.space_a.id, an, &[("archiv.zip", zip)]).await;
@@ -255,7 +287,7 @@ async fn infected_uploads_are_refused_at_every_door_and_leave_nothing() {
     assert_eq!(names_in_an(&t).await, vec!["Anlage.pdf", "Antrag.pdf"]);
     let metrics = metrics(&t).await;
     assert!(
-        metrics.contains("amtsbote_scans_total{result=\"infected\"} 7"),
+        metrics.contains("amtsbote_scans_total{result=\"infected\"} 8"),
         "{metrics}"
     );
     assert!(
@@ -309,7 +341,29 @@ async fn clean_200_mib_passes_every_door() {
         .expect("move");
     assert_eq!(r.status(), StatusCode::CREATED);
 
-    for name in ["web.bin", "put.bin", "chunked.bin"] {
+    // Chunking v1 (the older clients): four chunks of 50 MiB.
+    let parts: Vec<&[u8]> = data.chunks(50 * 1024 * 1024).collect();
+    let mut last = StatusCode::OK;
+    for (i, part) in parts.iter().enumerate() {
+        last = dav(
+            &t,
+            "user.a",
+            "PUT",
+            &format!(
+                "/remote.php/webdav/an_KVBbg/v1.bin-chunking-5150-{}-{i}",
+                parts.len()
+            ),
+        )
+        .header("OC-Chunked", "1")
+        .body(part.to_vec())
+        .send()
+        .await
+        .expect("v1 chunk")
+        .status();
+    }
+    assert_eq!(last, StatusCode::CREATED);
+
+    for name in ["web.bin", "put.bin", "chunked.bin", "v1.bin"] {
         let id = node_id(&t, &t.space_a, an, name).await.expect(name);
         let r = user.download(t.space_a.id, id).await;
         assert_eq!(r.status(), StatusCode::OK);
@@ -318,7 +372,7 @@ async fn clean_200_mib_passes_every_door() {
     }
     let audit = t.app.audit_recent(20).await.expect("audit");
     let uploads: Vec<_> = audit.iter().filter(|r| r.action == "upload").collect();
-    assert_eq!(uploads.len(), 3);
+    assert_eq!(uploads.len(), 4);
     assert!(
         uploads.iter().all(|r| r.detail.contains("scanned=true")),
         "every upload was scanned"
