@@ -11,6 +11,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
     pub scan: ScanSettings,
+    pub mail: MailSettings,
     pub template: TemplateSettings,
 }
 
@@ -157,6 +158,63 @@ impl Default for ScanSettings {
             max_concurrent: 4,
             stream_max_bytes: None,
             clamd_config: "/etc/clamav/clamd.conf".into(),
+        }
+    }
+}
+
+/// How the connection to the mail server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    /// Plain SMTP: only for a relay on the same machine (loopback).
+    None,
+    /// SMTP, then STARTTLS before anything else is said (the usual port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// The mail server; empty: no mail is sent (notifications wait in the outbox).
+    pub host: String,
+    pub port: u16,
+    pub security: MailSecurity,
+    /// For SMTP AUTH; empty: no authentication.
+    pub user: String,
+    /// A file holding the password (kept out of the configuration).
+    pub password_file: Option<std::path::PathBuf>,
+    /// Sender address, e.g. `"Beamtenversorgung <austausch@kvbbg.example>"`.
+    pub from: String,
+    pub reply_to: String,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password is never in these settings, only the path to its file.
+        f.debug_struct("MailSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .field("password_file", &self.password_file)
+            .field("from", &self.from)
+            .field("reply_to", &self.reply_to)
+            .finish()
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: MailSecurity::Starttls,
+            user: String::new(),
+            password_file: None,
+            from: "amtsbote <noreply@example.invalid>".into(),
+            reply_to: String::new(),
         }
     }
 }

@@ -69,12 +69,25 @@ pub enum Command {
     /// Teams of staff that look after members together.
     #[command(subcommand)]
     Team(TeamCmd),
+    /// E-mail: check the `[mail]` settings.
+    #[command(subcommand)]
+    Mail(MailCmd),
     /// Remove leftovers of interrupted uploads now (the server also does this every 10 minutes).
     Cleanup {
         /// Only leftovers older than this many minutes: younger ones may belong to an
         /// upload still in progress on a running server.
         #[arg(long, default_value_t = 60)]
         grace_minutes: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCmd {
+    /// Send a test mail to ADDRESS through the configured mail server and report what
+    /// failed (connection, TLS, authentication, refusal).
+    Test {
+        /// Where the test mail goes.
+        address: String,
     },
 }
 
@@ -236,6 +249,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DevCert { out, hosts } => dev_cert(&out, hosts),
+        Command::Mail(MailCmd::Test { address }) => mail_test(&cfg, &address).await,
         cmd => {
             let app = startup::build_app(&cfg, Arc::new(SystemClock)).await?;
             let result = admin(&app, cmd).await;
@@ -243,6 +257,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// `amtsbote mail test ADDRESS`: one mail in the authority's words, without touching the
+/// database, so that the mail settings can be checked before anything else runs.
+async fn mail_test(cfg: &Config, address: &str) -> anyhow::Result<()> {
+    use amtsbote_core::notify::mail::{Mail, Mailer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mailer = Mailer::from_settings(&cfg.mail)?;
+    let authority = &cfg.authority.display_name;
+    let mail = Mail {
+        to: address.to_string(),
+        subject: format!("Testnachricht: E-Mail-Versand für die {authority} geprüft"),
+        text: format!(
+            "Sehr geehrte Damen und Herren,\n\ndiese Nachricht prüft die E-Mail-Einstellungen des Dokumentenaustauschs der {authority}. Wenn Sie sie lesen, funktioniert der Versand.\n\nMit freundlichen Grüßen\nIhre {authority}\n"
+        ),
+        html: None,
+    };
+    mailer.send(&mail).await?;
+    println!(
+        "test mail to {address} accepted by {}:{}",
+        cfg.mail.host, cfg.mail.port
+    );
+    Ok(())
 }
 
 async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
@@ -418,7 +455,10 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                 r.staging_removed, r.blobs_removed, r.uploads_removed, r.locks_removed
             );
         }
-        Command::Serve { .. } | Command::CheckConfig | Command::DevCert { .. } => {
+        Command::Serve { .. }
+        | Command::CheckConfig
+        | Command::DevCert { .. }
+        | Command::Mail(_) => {
             bail!("unreachable")
         }
     }

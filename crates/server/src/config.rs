@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use amtsbote_core::settings::{
-    AccessSettings, AuthoritySettings, LimitSettings, ScanSettings, SessionSettings, Settings,
-    TemplateSettings,
+    AccessSettings, AuthoritySettings, LimitSettings, MailSettings, ScanSettings, SessionSettings,
+    Settings, TemplateSettings,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -24,6 +24,7 @@ pub struct Config {
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
     pub scan: ScanSettings,
+    pub mail: MailSettings,
     pub template: TemplateSettings,
 }
 
@@ -182,6 +183,7 @@ impl Config {
             limits: self.limits.clone(),
             sessions: self.sessions.clone(),
             scan: self.scan.clone(),
+            mail: self.mail.clone(),
             template: self.template.clone(),
         }
     }

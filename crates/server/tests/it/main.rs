@@ -12,6 +12,7 @@ mod copy;
 mod dav;
 mod hostile;
 mod isolation;
+mod mail;
 mod policy;
 mod restart;
 mod scan;

@@ -1,0 +1,282 @@
+//! E-mail over a real SMTP server (`smtp_sink.py`, Debian's python3-aiosmtpd): what
+//! `amtsbote mail test` sends, how it reports a mail server that is not there, and the
+//! mistakes in `[mail]` it names. Without python3-aiosmtpd these tests pass vacuously,
+//! unless `AMTSBOTE_REQUIRE_PEERS=1` (as in CI).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// A real SMTP server on an ephemeral port; every accepted mail becomes a `.eml` file.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start() -> Option<Self> {
+        let available = Command::new(SYSTEM_PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            assert!(
+                std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
+                "python3-aiosmtpd is required (apt-get install python3-aiosmtpd)"
+            );
+            eprintln!("python3-aiosmtpd not installed: skipping");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir = tempfile::tempdir().expect("tmp");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/smtp_sink.py");
+        let mut child = Command::new(SYSTEM_PYTHON)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn smtp sink");
+        let mut ready = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut ready)
+            .expect("sink output");
+        assert_eq!(ready.trim(), "ready", "SMTP sink did not start");
+        Some(Self { child, port, dir })
+    }
+
+    /// The mails received so far, oldest first.
+    pub fn mails(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A received mail as a reader sees it: headers decoded, the text part decoded.
+#[derive(Debug)]
+pub struct Received {
+    pub envelope_to: String,
+    pub auth_user: String,
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub raw: String,
+}
+
+/// Decoded with Python's email package, an independent MIME implementation.
+pub fn read_mail(path: &Path) -> Received {
+    let out = Command::new(SYSTEM_PYTHON)
+        .arg("-c")
+        .arg(
+            r#"
+import email, json, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
+text = m.get_body(preferencelist=("plain",))
+print(json.dumps({
+    "envelope_to": m["X-Envelope-To"] or "",
+    "auth_user": m["X-Auth-User"] or "",
+    "from": str(m["From"]), "to": str(m["To"]), "subject": str(m["Subject"]),
+    "text": text.get_content() if text else "",
+}))
+"#,
+        )
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Received {
+        envelope_to: s("envelope_to"),
+        auth_user: s("auth_user"),
+        from: s("from"),
+        to: s("to"),
+        subject: s("subject"),
+        text: s("text"),
+        raw: std::fs::read_to_string(path).expect("eml"),
+    }
+}
+
+fn amtsbote(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amtsbote"));
+    cmd.arg("--data-dir").arg(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("AMTSBOTE_DATABASE__URL");
+    cmd.output().expect("run amtsbote")
+}
+
+fn mail_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("AMTSBOTE_MAIL__HOST", "127.0.0.1".into()),
+        ("AMTSBOTE_MAIL__PORT", port.to_string()),
+        ("AMTSBOTE_MAIL__SECURITY", "none".into()),
+        (
+            "AMTSBOTE_MAIL__FROM",
+            "Beamtenversorgung <austausch@kvbbg.example>".into(),
+        ),
+        (
+            "AMTSBOTE_MAIL__REPLY_TO",
+            "beamtenversorgung@kvbbg.example".into(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn mail_test_goes_through_a_real_smtp_server_with_umlauts_intact() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = amtsbote(
+        dir.path(),
+        &mail_env(sink.port),
+        &["mail", "test", "personal@musterstadt.example"],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted"));
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    let m = read_mail(&mails[0]);
+    assert_eq!(m.envelope_to, "personal@musterstadt.example");
+    assert_eq!(m.to, "personal@musterstadt.example");
+    assert_eq!(m.from, "Beamtenversorgung <austausch@kvbbg.example>");
+    assert!(
+        m.raw.contains("Reply-To: beamtenversorgung@kvbbg.example"),
+        "{}",
+        m.raw
+    );
+    assert_eq!(
+        m.subject,
+        "Testnachricht: E-Mail-Versand für die Beamtenversorgung geprüft"
+    );
+    assert!(
+        m.text.starts_with("Sehr geehrte Damen und Herren,\n\n"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("Mit freundlichen Grüßen\nIhre Beamtenversorgung")
+    );
+    // The umlauts travel encoded (RFC 2047 in the header), not as raw 8-bit bytes.
+    let subject_line = m
+        .raw
+        .lines()
+        .find(|l| l.starts_with("Subject:"))
+        .expect("subject");
+    assert!(
+        subject_line.is_ascii() && subject_line.contains("=?utf-8?"),
+        "{subject_line}"
+    );
+    assert_eq!(m.auth_user, "", "no AUTH without mail.user");
+    // Nothing was written to a database: the check runs before anything else.
+    assert!(!dir.path().join("amtsbote.db").exists());
+}
+
+#[tokio::test]
+async fn mail_test_authenticates_with_the_password_from_its_file() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let secret = dir.path().join("smtp-passwort");
+    std::fs::write(&secret, "geheim-2026\n").expect("secret");
+    let mut env = mail_env(sink.port);
+    env.push(("AMTSBOTE_MAIL__USER", "austausch".into()));
+    env.push(("AMTSBOTE_MAIL__PASSWORD_FILE", secret.display().to_string()));
+    let out = amtsbote(dir.path(), &env, &["mail", "test", "a@example.org"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("geheim-2026"), "the password never shows");
+    let m = read_mail(&sink.mails()[0]);
+    assert_eq!(m.auth_user, "austausch");
+
+    // A user without a password file is a configuration error, named as such.
+    env.pop();
+    let out = amtsbote(dir.path(), &env, &["mail", "test", "a@example.org"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mail.password_file is not"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sink.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn mail_test_says_what_failed() {
+    let Some(mut sink) = SmtpSink::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = sink.port;
+    sink.stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = amtsbote(
+        dir.path(),
+        &mail_env(port),
+        &["mail", "test", "a@example.org"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not talk to the mail server")
+            && err.contains(&format!("127.0.0.1:{port} (plain SMTP)")),
+        "{err}"
+    );
+
+    let out = amtsbote(dir.path(), &[], &["mail", "test", "a@example.org"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mail.host is not set"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = amtsbote(
+        dir.path(),
+        &mail_env(port),
+        &["mail", "test", "kein-adresse"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid e-mail address"));
+}
