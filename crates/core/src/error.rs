@@ -135,14 +135,22 @@ impl Error {
     }
 }
 
+/// An argument of a user message; sizes are written by the door, in the user's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageArg {
+    Text(String),
+    Bytes(u64),
+}
+
 impl Error {
     /// The named arguments of the message (see [`Error::message_key`]).
-    pub fn message_args(&self) -> Vec<(&'static str, String)> {
+    pub fn message_args(&self) -> Vec<(&'static str, MessageArg)> {
         match self {
-            Error::Infected { name, signature } => {
-                vec![("name", name.clone()), ("finding", signature.clone())]
-            }
-            Error::TooLargeToScan { limit } => vec![("limit", human_size(*limit))],
+            Error::Infected { name, signature } => vec![
+                ("name", MessageArg::Text(name.clone())),
+                ("finding", MessageArg::Text(signature.clone())),
+            ],
+            Error::TooLargeToScan { limit } => vec![("limit", MessageArg::Bytes(*limit))],
             _ => Vec::new(),
         }
     }
@@ -157,21 +165,6 @@ impl Error {
     }
 }
 
-/// `25 MiB`, `1.5 MiB`, `512 KiB`: a limit as a person reads it, never rounded to 0.
-fn human_size(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    const MIB: u64 = 1024 * KIB;
-    if bytes >= MIB && bytes.is_multiple_of(MIB) {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= MIB {
-        format!("{:.1} MiB", bytes as f64 / MIB as f64)
-    } else if bytes >= KIB {
-        format!("{} KiB", bytes / KIB)
-    } else {
-        format!("{bytes} Bytes")
-    }
-}
-
 fn is_disk_full(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
@@ -180,16 +173,3 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn limits_read_as_people_read_them() {
-        assert_eq!(human_size(25 * 1024 * 1024), "25 MiB");
-        assert_eq!(human_size(1536 * 1024), "1.5 MiB");
-        assert_eq!(human_size(512 * 1024), "512 KiB");
-        assert_eq!(human_size(100), "100 Bytes");
-    }
-}

@@ -87,10 +87,7 @@ impl App {
                 } else if assigned.is_empty() {
                     // Clerks see only their members: the admins, who see all, are told,
                     // not clerks who must not learn of this member.
-                    self.db
-                        .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND role = 'admin' AND active = 1 ORDER BY login_key")
-                        .fetch_all(self.db.pool())
-                        .await?
+                    self.admin_emails(self.db.pool()).await?
                 } else {
                     assigned
                 }
@@ -135,16 +132,8 @@ impl App {
             return Ok(());
         };
         notice.payload.node_id = node_id;
-        let now = self.now();
-        self.db
-            .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES ('new_document', ?, ?, 'pending', 0, ?, NULL, NULL, ?)")
-            .bind(notice.recipients.join("\n"))
-            .bind(serde_json::to_string(&notice.payload).map_err(|e| crate::Error::Internal(e.to_string()))?)
-            .bind(now)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        self.insert_outbox(tx, "new_document", &notice.recipients, &notice.payload)
+            .await
     }
 
     /// An event for every active admin (an infected upload, a scanner outage), written
@@ -155,11 +144,30 @@ impl App {
         kind: &'static str,
         payload: &impl Serialize,
     ) -> Result<()> {
-        let recipients = self
+        let recipients = self.admin_emails(&mut **tx).await?;
+        self.insert_outbox(tx, kind, &recipients, payload).await
+    }
+
+    /// The addresses of the active admins.
+    async fn admin_emails<'e, E>(&self, exec: E) -> Result<Vec<String>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        Ok(self
             .db
             .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND role = 'admin' AND active = 1 ORDER BY login_key")
-            .fetch_all(&mut **tx)
-            .await?;
+            .fetch_all(exec)
+            .await?)
+    }
+
+    /// One pending outbox row, in the transaction of its cause.
+    async fn insert_outbox(
+        &self,
+        tx: &mut Tx,
+        kind: &'static str,
+        recipients: &[String],
+        payload: &impl Serialize,
+    ) -> Result<()> {
         let now = self.now();
         self.db
             .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES (?, ?, ?, 'pending', 0, ?, NULL, NULL, ?)")

@@ -95,10 +95,6 @@ impl Clamd {
         }
     }
 
-    pub fn options(&self) -> &ClamdOptions {
-        &self.opts
-    }
-
     async fn connect(&self) -> Result<Box<dyn Conn>, String> {
         let connecting = async {
             Ok::<Box<dyn Conn>, std::io::Error>(match &self.opts.addr {

@@ -18,6 +18,21 @@ use super::views::{
     AccountFormPage, AccountRow, AccountsPage, MemberFormPage, OneTimePasswordPage,
 };
 
+/// "NUMBER NAME" of every member the user sees, by member id, for admin lists.
+pub(super) async fn member_labels(
+    st: &AppState,
+    user: &CurrentUser,
+) -> Result<std::collections::HashMap<i64, String>, WebError> {
+    Ok(st
+        .app
+        .visible_members(&user.actor, "")
+        .await
+        .map_err(|e| user.err(e))?
+        .into_iter()
+        .map(|m| (m.id, format!("{} {}", m.number, m.name)))
+        .collect())
+}
+
 pub(super) fn require_admin(user: &CurrentUser) -> Result<(), WebError> {
     if user.actor.is_admin() {
         Ok(())
@@ -260,18 +275,13 @@ pub async fn accounts(
         .list_accounts(&user.actor)
         .await
         .map_err(|e| user.err(e))?;
-    let members = st
-        .app
-        .visible_members(&user.actor, "")
-        .await
-        .map_err(|e| user.err(e))?;
+    let labels = member_labels(&st, &user).await?;
     let rows = accounts
         .into_iter()
         .map(|a| {
             let member_label = a
                 .member_id
-                .and_then(|mid| members.iter().find(|m| m.id == mid))
-                .map(|m| format!("{} {}", m.number, m.name))
+                .and_then(|mid| labels.get(&mid).cloned())
                 .unwrap_or_default();
             AccountRow { a, member_label }
         })

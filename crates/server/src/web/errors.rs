@@ -1,5 +1,6 @@
 //! The one place where core errors become HTTP status codes and error pages.
 
+use amtsbote_core::error::MessageArg;
 use amtsbote_core::{Error, ErrorKind};
 use askama::Template;
 use axum::extract::path::ErrorKind as PathErrorKind;
@@ -48,7 +49,20 @@ pub struct WebError {
 
 /// The user's text for a core error, with its arguments.
 pub fn describe(lang: Lang, e: &Error) -> String {
-    lang.ta(e.message_key(), &e.message_args())
+    lang.ta(e.message_key(), &message_args(lang, e))
+}
+
+fn message_args(lang: Lang, e: &Error) -> Vec<(&'static str, String)> {
+    e.message_args()
+        .into_iter()
+        .map(|(name, arg)| {
+            let text = match arg {
+                MessageArg::Text(t) => t,
+                MessageArg::Bytes(b) => lang.size(i64::try_from(b).unwrap_or(i64::MAX)),
+            };
+            (name, text)
+        })
+        .collect()
 }
 
 impl WebError {
@@ -60,7 +74,7 @@ impl WebError {
         Self {
             status: status_for(kind),
             key: e.message_key(),
-            args: e.message_args(),
+            args: message_args(ctx.lang, &e),
             retry_after: e.retry_after(),
             ctx: Some(Box::new(ctx.clone())),
             lang: ctx.lang,

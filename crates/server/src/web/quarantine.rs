@@ -9,7 +9,7 @@ use axum::response::Response;
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
-use super::admin::require_admin;
+use super::admin::{member_labels, require_admin};
 use super::auth::CurrentUser;
 use super::errors::{IdPath, WebError, render};
 use super::spaces::content_disposition;
@@ -23,19 +23,11 @@ pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Respo
         .quarantine_list(&user.actor)
         .await
         .map_err(|e| user.err(e))?;
-    let members = st
-        .app
-        .visible_members(&user.actor, "")
-        .await
-        .map_err(|e| user.err(e))?;
+    let labels = member_labels(&st, &user).await?;
     let rows = items
         .into_iter()
         .map(|q| QuarantineRow {
-            member: members
-                .iter()
-                .find(|m| m.id == q.member_id)
-                .map(|m| format!("{} {}", m.number, m.name))
-                .unwrap_or_default(),
+            member: labels.get(&q.member_id).cloned().unwrap_or_default(),
             at: lang.datetime(q.created_at),
             expires: lang.datetime(q.expires_at),
             size: lang.size(q.size),

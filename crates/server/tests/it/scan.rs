@@ -572,7 +572,7 @@ async fn files_over_the_stream_limit_are_refused_up_front() {
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body = r.text().await.expect("body");
     assert!(
-        body.contains("größer, als die Virenprüfung annehmen kann (1 MiB)"),
+        body.contains("größer, als die Virenprüfung annehmen kann (1,0 MiB)"),
         "{body}"
     );
 
@@ -595,7 +595,7 @@ async fn files_over_the_stream_limit_are_refused_up_front() {
         .upload(t.space_a.id, an, &[("lang3.bin", data.clone())])
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(unescape(&r.text().await.expect("page")).contains("(1 MiB)"));
+    assert!(unescape(&r.text().await.expect("page")).contains("(1,0 MiB)"));
 
     // A chunked WebDAV upload announcing its total is refused before the first chunk ...
     let r = dav(&t, "user.a", "MKCOL", &format!("{UPLOADS}/776"))
