@@ -39,6 +39,9 @@ pub struct App {
     pub(crate) scanner_seen: Arc<std::sync::Mutex<Option<(scan::ScannerState, clock::Millis)>>>,
     /// When the admins were last told of a scanner outage (epoch ms, 0 = never).
     pub(crate) scanner_notified: Arc<std::sync::atomic::AtomicI64>,
+    /// The notification worker of this process: woken when an event is written or an
+    /// admin retries a mail; its name holds leases in the database.
+    pub(crate) notifier: Arc<notify::worker::NotifierHandle>,
 }
 
 impl App {
@@ -58,6 +61,7 @@ impl App {
             basic_cache: Arc::default(),
             scanner_seen: Arc::default(),
             scanner_notified: Arc::default(),
+            notifier: Arc::default(),
         }
     }
 

@@ -18,6 +18,9 @@ pub struct Member {
     pub emails: String,
     pub active: i64,
     pub created_at: i64,
+    /// Mailboxes on the authority's side (e.g. a team's functional address) that hear
+    /// of this member's deliveries, besides the assigned clerks.
+    pub authority_emails: String,
 }
 
 impl Member {
@@ -26,6 +29,13 @@ impl Member {
     }
     pub fn email_list(&self) -> Vec<String> {
         self.emails
+            .lines()
+            .map(str::to_string)
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+    pub fn authority_email_list(&self) -> Vec<String> {
+        self.authority_emails
             .lines()
             .map(str::to_string)
             .filter(|e| !e.is_empty())
@@ -54,6 +64,7 @@ pub struct MemberInput {
     pub name: String,
     pub postal_address: String,
     pub emails: Vec<String>,
+    pub authority_emails: Vec<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -67,6 +78,7 @@ struct ValidMember {
     name: String,
     address: String,
     emails: String,
+    authority_emails: String,
 }
 
 fn validate(input: &MemberInput) -> Result<ValidMember> {
@@ -94,11 +106,23 @@ fn validate(input: &MemberInput) -> Result<ValidMember> {
         }
         emails.push(crate::auth::accounts::validate_email(e)?);
     }
+    let mut authority_emails = Vec::new();
+    for e in &input.authority_emails {
+        if e.trim().is_empty() {
+            continue;
+        }
+        authority_emails.push(crate::auth::accounts::validate_email(e)?);
+    }
+    let authority_emails = authority_emails.join("\n");
+    if authority_emails.len() > 2000 {
+        return Err(Error::Invalid("authority e-mail addresses"));
+    }
     Ok(ValidMember {
         number: number.to_string(),
         name: name.to_string(),
         address,
         emails: emails.join("\n"),
+        authority_emails,
     })
 }
 
@@ -106,7 +130,7 @@ impl App {
     pub async fn member_by_id(&self, id: i64) -> Result<Option<Member>> {
         Ok(self
             .db
-            .qa::<Member>("SELECT id, number, name, postal_address, emails, active, created_at FROM members WHERE id = ?")
+            .qa::<Member>("SELECT id, number, name, postal_address, emails, active, created_at, authority_emails FROM members WHERE id = ?")
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?)
@@ -115,7 +139,7 @@ impl App {
     pub async fn member_by_number(&self, number: &str) -> Result<Option<Member>> {
         Ok(self
             .db
-            .qa::<Member>("SELECT id, number, name, postal_address, emails, active, created_at FROM members WHERE number = ?")
+            .qa::<Member>("SELECT id, number, name, postal_address, emails, active, created_at, authority_emails FROM members WHERE number = ?")
             .bind(number.trim().to_string())
             .fetch_optional(self.db.pool())
             .await?)
@@ -132,7 +156,7 @@ impl App {
         let mut tx = self.db.begin_write().await?;
         let inserted = self
             .db
-            .q("INSERT INTO members (id, number, name, name_key, postal_address, emails, active, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)")
+            .q("INSERT INTO members (id, number, name, name_key, postal_address, emails, active, created_at, authority_emails) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)")
             .bind(id)
             .bind(v.number.clone())
             .bind(v.name.clone())
@@ -140,6 +164,7 @@ impl App {
             .bind(v.address)
             .bind(v.emails)
             .bind(now)
+            .bind(v.authority_emails)
             .execute(&mut *tx)
             .await;
         match inserted {
@@ -171,12 +196,13 @@ impl App {
         let mut tx = self.db.begin_write().await?;
         let updated = self
             .db
-            .q("UPDATE members SET number = ?, name = ?, name_key = ?, postal_address = ?, emails = ?, active = ? WHERE id = ?")
+            .q("UPDATE members SET number = ?, name = ?, name_key = ?, postal_address = ?, emails = ?, authority_emails = ?, active = ? WHERE id = ?")
             .bind(v.number.clone())
             .bind(v.name.clone())
             .bind(v.name.to_lowercase())
             .bind(v.address)
             .bind(v.emails)
+            .bind(v.authority_emails)
             .bind(flag(active))
             .bind(id)
             .execute(&mut *tx)
@@ -209,6 +235,7 @@ impl App {
             name: m.name.clone(),
             postal_address: m.postal_address.clone(),
             emails: m.email_list(),
+            authority_emails: m.authority_email_list(),
         };
         self.update_member(actor, m.id, input, active).await
     }

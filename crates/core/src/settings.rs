@@ -12,6 +12,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
+    pub notify: NotifySettings,
     pub template: TemplateSettings,
 }
 
@@ -22,6 +23,9 @@ pub struct AuthoritySettings {
     pub name: String,
     /// Name shown in the page header.
     pub display_name: String,
+    /// The full name as it stands in a sentence of the notification mails
+    /// ("die %Behörde% hat für Sie neue Dokumente hinterlegt").
+    pub full_name: String,
     /// Public base URL of this installation; links in e-mails start with it.
     pub public_base_url: String,
     /// Contact line shown in the footer of every page.
@@ -33,6 +37,8 @@ impl Default for AuthoritySettings {
         Self {
             name: "KVBbg".into(),
             display_name: "Beamtenversorgung".into(),
+            full_name: "Beamtenversorgung des Kommunalen Versorgungsverbandes Brandenburg (KVBbg)"
+                .into(),
             public_base_url: "http://127.0.0.1:8080".into(),
             contact: "Bei Fragen wenden Sie sich bitte an Ihre Ansprechpersonen in der Beamtenversorgung.".into(),
         }
@@ -219,6 +225,77 @@ impl Default for MailSettings {
     }
 }
 
+/// A language of the notification mails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailLang {
+    De,
+    En,
+}
+
+impl MailLang {
+    pub fn code(self) -> &'static str {
+        match self {
+            MailLang::De => "de",
+            MailLang::En => "en",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "de" => Some(MailLang::De),
+            "en" => Some(MailLang::En),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// The debounce window: the first new document opens it, and one mail per recipient
+    /// and space goes out when it ends. 0 sends at once.
+    pub window_seconds: u64,
+    /// Functional mailboxes of the authority (e.g. `beamtenversorgung@…`) that hear of
+    /// every member delivery, besides the clerks assigned to the member.
+    pub authority_addresses: Vec<String>,
+    /// Put the names of the new files into the mails. Off by default (data
+    /// minimisation): the mail says how many documents there are.
+    pub list_file_names: bool,
+    /// Tries before a mail is dead-lettered (shown to admins, who can retry it).
+    pub max_attempts: u32,
+    /// Wait before the second try; it doubles with every further try (at most 6 hours).
+    pub retry_seconds: u64,
+    /// Hour of the day (Europe/Berlin) at which staff who chose the daily digest get it.
+    pub digest_hour: u8,
+    /// Language of mails to addresses without an account (member contact addresses,
+    /// functional mailboxes). Accounts choose theirs on the notifications page.
+    pub language: MailLang,
+    /// The closing line of the German and the English mails.
+    pub signature: String,
+    pub signature_en: String,
+    /// A folder with operator templates that replace the built-in texts:
+    /// `<template>.<lang>.txt` (first line `Subject: …`, a blank line, the body) and
+    /// optionally `<template>.<lang>.html`. Checked at start.
+    pub template_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            window_seconds: 300,
+            authority_addresses: Vec::new(),
+            list_file_names: false,
+            max_attempts: 10,
+            retry_seconds: 60,
+            digest_hour: 7,
+            language: MailLang::De,
+            signature: "Ihre Beamtenversorgung".into(),
+            signature_en: "Your Beamtenversorgung".into(),
+            template_dir: None,
+        }
+    }
+}
+
 /// Which side of the exchange an account or a document belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -243,7 +320,7 @@ impl Side {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Notify {
     None,

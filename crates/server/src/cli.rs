@@ -99,9 +99,14 @@ pub enum MemberCmd {
         number: String,
         #[arg(long)]
         name: String,
-        /// Contact e-mail address; may be given several times.
+        /// Contact e-mail address; may be given several times. These addresses get the
+        /// mails about new documents, like the member's users.
         #[arg(long = "email")]
         emails: Vec<String>,
+        /// A mailbox of the authority (e.g. a team's functional address) that hears of
+        /// this member's deliveries; may be given several times.
+        #[arg(long = "authority-email")]
+        authority_emails: Vec<String>,
         /// Postal address; use \n or several lines.
         #[arg(long, default_value = "")]
         address: String,
@@ -237,6 +242,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     limit / (1024 * 1024)
                 );
             }
+            if cfg.mail.host.trim().is_empty() {
+                println!("  mail:      not configured (notifications wait in the outbox)");
+            } else {
+                println!(
+                    "  mail:      {}:{} ({:?}), from {}",
+                    cfg.mail.host, cfg.mail.port, cfg.mail.security, cfg.mail.from
+                );
+            }
+            let texts = amtsbote_core::notify::templates::Texts::load(&cfg.notify)
+                .map_err(|e| anyhow::anyhow!("notify templates: {e}"))?;
+            println!(
+                "  notify:    window {} s, file names {}, {} tries, templates {}",
+                cfg.notify.window_seconds,
+                if cfg.notify.list_file_names {
+                    "listed"
+                } else {
+                    "not listed"
+                },
+                cfg.notify.max_attempts,
+                if texts.overridden.is_empty() {
+                    "built in".to_string()
+                } else {
+                    texts.overridden.join(", ")
+                }
+            );
             println!(
                 "  template:  {}",
                 cfg.template
@@ -273,6 +303,7 @@ async fn mail_test(cfg: &Config, address: &str) -> anyhow::Result<()> {
             "Sehr geehrte Damen und Herren,\n\ndiese Nachricht prüft die E-Mail-Einstellungen des Dokumentenaustauschs der {authority}. Wenn Sie sie lesen, funktioniert der Versand.\n\nMit freundlichen Grüßen\nIhre {authority}\n"
         ),
         html: None,
+        message_id: None,
     };
     mailer.send(&mail).await?;
     println!(
@@ -289,6 +320,7 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
             number,
             name,
             emails,
+            authority_emails,
             address,
         }) => {
             let m = app
@@ -299,6 +331,7 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                         name,
                         postal_address: address.replace("\\n", "\n"),
                         emails,
+                        authority_emails,
                     },
                 )
                 .await
@@ -328,6 +361,10 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
             );
             println!("address:  {}", m.postal_address.replace('\n', ", "));
             println!("e-mails:  {}", m.email_list().join(", "));
+            println!(
+                "authority mailboxes: {}",
+                m.authority_email_list().join(", ")
+            );
             for u in app.member_users(m.id).await? {
                 println!(
                     "user:     {} <{}> {}{}",
@@ -451,8 +488,13 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                 .cleanup_storage(grace_minutes.saturating_mul(60_000))
                 .await?;
             println!(
-                "removed {} staging files, {} unreferenced blobs, {} abandoned chunked uploads and {} expired locks",
-                r.staging_removed, r.blobs_removed, r.uploads_removed, r.locks_removed
+                "removed {} staging files, {} unreferenced blobs, {} abandoned chunked uploads, {} expired locks, {} expired quarantined files and {} notifications older than 30 days",
+                r.staging_removed,
+                r.blobs_removed,
+                r.uploads_removed,
+                r.locks_removed,
+                r.quarantine_removed,
+                r.notifications_removed
             );
         }
         Command::Serve { .. }

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use amtsbote_core::settings::{
-    AccessSettings, AuthoritySettings, LimitSettings, MailSettings, ScanSettings, SessionSettings,
-    Settings, TemplateSettings,
+    AccessSettings, AuthoritySettings, LimitSettings, MailSettings, NotifySettings, ScanSettings,
+    SessionSettings, Settings, TemplateSettings,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -25,6 +25,7 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
+    pub notify: NotifySettings,
     pub template: TemplateSettings,
 }
 
@@ -161,6 +162,24 @@ impl Config {
         if self.sessions.idle_timeout_minutes == 0 || self.sessions.absolute_timeout_hours == 0 {
             anyhow::bail!("session timeouts must be greater than 0");
         }
+        for a in &self.notify.authority_addresses {
+            amtsbote_core::auth::accounts::validate_email(a).map_err(|_| {
+                anyhow::anyhow!("notify.authority_addresses: {a:?} is not an e-mail address")
+            })?;
+        }
+        if self.notify.max_attempts == 0 {
+            anyhow::bail!("notify.max_attempts must be at least 1");
+        }
+        if self.notify.digest_hour > 23 {
+            anyhow::bail!("notify.digest_hour must be between 0 and 23");
+        }
+        amtsbote_core::notify::templates::Texts::load(&self.notify)
+            .map_err(|e| anyhow::anyhow!("notify templates: {e}"))?;
+        if !self.mail.host.trim().is_empty() {
+            // Addresses and the password file are checked now, not at the first mail.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            amtsbote_core::notify::mail::Mailer::from_settings(&self.mail)?;
+        }
         Ok(())
     }
 
@@ -184,6 +203,7 @@ impl Config {
             sessions: self.sessions.clone(),
             scan: self.scan.clone(),
             mail: self.mail.clone(),
+            notify: self.notify.clone(),
             template: self.template.clone(),
         }
     }

@@ -113,6 +113,7 @@ pub async fn seed_demo(app: &App) -> anyhow::Result<Vec<(String, String)>> {
                 postal_address: "Stadt Musterstadt\nPersonalamt\nMarktplatz 1\n14467 Musterstadt"
                     .into(),
                 emails: vec!["personalamt@musterstadt.example".into()],
+                authority_emails: Vec::new(),
             },
         )
         .await?;
@@ -125,6 +126,7 @@ pub async fn seed_demo(app: &App) -> anyhow::Result<Vec<(String, String)>> {
                 postal_address: "Gemeinde Beispielheim\nHauptamt\nDorfstraße 5\n15806 Beispielheim"
                     .into(),
                 emails: vec!["hauptamt@beispielheim.example".into()],
+                authority_emails: Vec::new(),
             },
         )
         .await?;
@@ -193,6 +195,9 @@ impl Running {
     }
 }
 
+/// How often the notification worker looks for work when nobody wakes it.
+const NOTIFY_TICK: Duration = Duration::from_secs(2);
+
 /// Binds and starts serving; returns once the socket listens.
 pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result<Running> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -225,6 +230,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                         uploads = r.uploads_removed,
                         locks = r.locks_removed,
                         quarantine = r.quarantine_removed,
+                        notifications = r.notifications_removed,
                         "storage cleanup"
                     )
                 }
@@ -235,6 +241,33 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                 _ = tokio::time::sleep(Duration::from_secs(600)) => {}
                 _ = cleanup_rx.changed() => break,
             }
+        }
+    });
+
+    // Files notification events into mails and sends them; ends with the server.
+    let mailer = if cfg.mail.host.trim().is_empty() {
+        tracing::warn!(
+            "mail.host is not set: notifications are kept in the outbox until a mail server is configured"
+        );
+        None
+    } else {
+        Some(amtsbote_core::notify::mail::Mailer::from_settings(
+            &cfg.mail,
+        )?)
+    };
+    let texts = Arc::new(
+        amtsbote_core::notify::templates::Texts::load(&cfg.notify)
+            .map_err(|e| anyhow::anyhow!("notify templates: {e}"))?,
+    );
+    for file in &texts.overridden {
+        tracing::info!(file = %file, "mail template from the operator");
+    }
+    let notify_app = app.clone();
+    let mut notify_rx = tx.subscribe();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = notify_app.run_notifier(mailer, texts, NOTIFY_TICK) => {}
+            _ = notify_rx.changed() => {}
         }
     });
 

@@ -19,6 +19,16 @@ pub enum MailError {
     Address(String),
     #[error("{0}")]
     Send(String),
+    /// The mail server refused for good (5xx): trying again will not help.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl MailError {
+    /// Whether another try can succeed (a server that is down or busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, MailError::Send(_))
+    }
 }
 
 /// A configured mail transport with its sender.
@@ -38,6 +48,9 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// A fixed Message-ID (`<…@…>`), so that a mail sent again after a crash is
+    /// recognisably the same; None: lettre makes one.
+    pub message_id: Option<String>,
 }
 
 impl Mailer {
@@ -104,7 +117,8 @@ impl Mailer {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(mail.subject.clone());
+            .subject(mail.subject.clone())
+            .message_id(mail.message_id.clone());
         if let Some(r) = &self.reply_to {
             builder = builder.reply_to(r.clone());
         }
@@ -118,11 +132,13 @@ impl Mailer {
                 .body(mail.text.clone()),
         }
         .map_err(|e| MailError::Config(format!("building the message: {e}")))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| MailError::Send(self.explain(&e)))
+        self.transport.send(message).await.map(|_| ()).map_err(|e| {
+            if e.is_permanent() {
+                MailError::Refused(self.explain(&e))
+            } else {
+                MailError::Send(self.explain(&e))
+            }
+        })
     }
 
     /// What went wrong, where: connection, TLS, authentication or the server's answer.

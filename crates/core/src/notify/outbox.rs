@@ -1,12 +1,14 @@
 //! The outbox: side effects that can fail (e-mails) are written as rows in the same
-//! transaction as their cause, so a crash loses no notification. Delivery (the mail
-//! worker with leases and retries) works these rows off.
+//! transaction as their cause, so a crash loses no notification. An outbox row names an
+//! event only; who hears of it is decided when the row is fanned out into mails
+//! (`fanout.rs`), so the upload's transaction stays a few writes and a recipient who was
+//! deactivated in the meantime is not written to.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::App;
 use crate::db::Tx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::settings::Notify;
 use crate::spaces::SpaceAccess;
 use crate::spaces::nodes::Node;
@@ -15,149 +17,67 @@ use crate::spaces::nodes::Node;
 pub struct OutboxRow {
     pub id: i64,
     pub kind: String,
-    pub recipients: String,
     pub payload: String,
+    /// `pending` until fanned out into mails, then `done`.
     pub status: String,
-    pub attempts: i64,
     pub created_at: i64,
 }
 
-impl OutboxRow {
-    pub fn recipient_list(&self) -> Vec<&str> {
-        self.recipients.lines().filter(|l| !l.is_empty()).collect()
-    }
-}
+/// The kinds of event, as stored in `outbox.kind`.
+pub const NEW_DOCUMENT: &str = "new_document";
+pub const UPLOAD_INFECTED: &str = "upload_infected";
+pub const SCANNER_UNAVAILABLE: &str = "scanner_unavailable";
 
-/// Payload of a `new_document` event.
-#[derive(Debug, Clone, Serialize)]
-pub struct NewDocument {
+/// A new (or newly replaced) document in a folder whose policy tells someone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentEvent {
     pub member_id: i64,
-    pub member_number: String,
-    pub member_name: String,
-    pub folder: String,
-    pub file_name: String,
+    pub space_id: i64,
+    pub folder_id: i64,
     pub node_id: i64,
-    pub uploaded_by: String,
-    pub link: String,
-}
-
-/// A `new_document` event prepared before the upload's transaction: who is told is
-/// resolved first, so that the transaction itself only writes (a transaction that
-/// waits for a second pool connection can starve the pool under load).
-#[derive(Debug, Clone)]
-pub struct PendingNotice {
-    recipients: Vec<String>,
-    payload: NewDocument,
+    pub name: String,
+    /// Who is told: the member's side or the authority's.
+    pub notify: Notify,
+    /// Never told of their own upload.
+    pub uploader_id: Option<i64>,
 }
 
 impl App {
-    /// Who must hear of a new file in `folder`, per the folder's policy; None if nobody.
-    pub(crate) async fn prepare_new_document(
-        &self,
-        access: &SpaceAccess,
-        folder: &Node,
-        file_name: &str,
-    ) -> Result<Option<PendingNotice>> {
-        let policy = self.settings.template.policy(&folder.policy_key);
-        let member = access.member();
-        let mut recipients: Vec<String> = match policy.notify {
-            Notify::None => return Ok(None),
-            Notify::Member => self
-                .member_users(member.id)
-                .await?
-                .into_iter()
-                .filter(|a| a.is_active())
-                .map(|a| a.email)
-                .collect(),
-            Notify::Authority => {
-                let assigned: Vec<String> = self
-                    .assigned_clerks(member.id)
-                    .await?
-                    .into_iter()
-                    .filter(|a| a.is_active())
-                    .map(|a| a.email)
-                    .collect();
-                if assigned.is_empty() && self.settings.access.clerks_see_all {
-                    // Nobody assigned: every active staff account hears of it, so that
-                    // no delivery goes unnoticed.
-                    self.db
-                        .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND active = 1 ORDER BY login_key")
-                        .fetch_all(self.db.pool())
-                        .await?
-                } else if assigned.is_empty() {
-                    // Clerks see only their members: the admins, who see all, are told,
-                    // not clerks who must not learn of this member.
-                    self.admin_emails(self.db.pool()).await?
-                } else {
-                    assigned
-                }
-            }
-        };
-        recipients.sort();
-        recipients.dedup();
-        let folder_label = if folder.is_root() {
-            String::new()
-        } else {
-            folder.name.clone()
-        };
-        let base = self
-            .settings
-            .authority
-            .public_base_url
-            .trim_end_matches('/');
-        let payload = NewDocument {
-            member_id: member.id,
-            member_number: member.number.clone(),
-            member_name: member.name.clone(),
-            folder: folder_label,
-            file_name: file_name.to_string(),
-            node_id: 0,
-            uploaded_by: access.actor().label(),
-            link: format!("{base}/spaces/{}/folders/{}", access.space_id(), folder.id),
-        };
-        Ok(Some(PendingNotice {
-            recipients,
-            payload,
-        }))
-    }
-
-    /// Writes the prepared event in the transaction of its cause.
+    /// Writes a `new_document` event in the transaction of the upload, if the folder's
+    /// policy tells anybody.
     pub(crate) async fn enqueue_new_document(
         &self,
         tx: &mut Tx,
-        notice: Option<PendingNotice>,
+        access: &SpaceAccess,
+        folder: &Node,
         node_id: i64,
+        name: &str,
     ) -> Result<()> {
-        let Some(mut notice) = notice else {
+        let notify = self.settings.template.policy(&folder.policy_key).notify;
+        if notify == Notify::None {
             return Ok(());
+        }
+        let event = DocumentEvent {
+            member_id: access.member().id,
+            space_id: access.space_id(),
+            folder_id: folder.id,
+            node_id,
+            name: name.to_string(),
+            notify,
+            uploader_id: access.actor().account_id(),
         };
-        notice.payload.node_id = node_id;
-        self.insert_outbox(tx, "new_document", &notice.recipients, &notice.payload)
-            .await
+        self.insert_outbox(tx, NEW_DOCUMENT, &event).await
     }
 
-    /// An event for every active admin (an infected upload, a scanner outage), written
-    /// in the transaction of its cause.
+    /// An event for the admins (an infected upload, a scanner outage), written in the
+    /// transaction of its cause.
     pub(crate) async fn notify_admins(
         &self,
         tx: &mut Tx,
         kind: &'static str,
         payload: &impl Serialize,
     ) -> Result<()> {
-        let recipients = self.admin_emails(&mut **tx).await?;
-        self.insert_outbox(tx, kind, &recipients, payload).await
-    }
-
-    /// The addresses of the active admins.
-    async fn admin_emails<'e, E>(&self, exec: E) -> Result<Vec<String>>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
-        Ok(self
-            .db
-            .qs::<String>("SELECT email FROM accounts WHERE kind = 'staff' AND role = 'admin' AND active = 1 ORDER BY login_key")
-            .fetch_all(exec)
-            .await?)
+        self.insert_outbox(tx, kind, payload).await
     }
 
     /// One pending outbox row, in the transaction of its cause.
@@ -165,15 +85,13 @@ impl App {
         &self,
         tx: &mut Tx,
         kind: &'static str,
-        recipients: &[String],
         payload: &impl Serialize,
     ) -> Result<()> {
         let now = self.now();
         self.db
-            .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES (?, ?, ?, 'pending', 0, ?, NULL, NULL, ?)")
+            .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES (?, '', ?, 'pending', 0, ?, NULL, NULL, ?)")
             .bind(kind)
-            .bind(recipients.join("\n"))
-            .bind(serde_json::to_string(payload).map_err(|e| crate::Error::Internal(e.to_string()))?)
+            .bind(serde_json::to_string(payload).map_err(|e| Error::Internal(e.to_string()))?)
             .bind(now)
             .bind(now)
             .execute(&mut **tx)
@@ -181,11 +99,13 @@ impl App {
         Ok(())
     }
 
-    /// Outbox rows, newest first (admin view, tests).
+    /// Outbox rows, newest first (tests, diagnosis).
     pub async fn outbox_recent(&self, limit: i64) -> Result<Vec<OutboxRow>> {
         Ok(self
             .db
-            .qa::<OutboxRow>("SELECT id, kind, recipients, payload, status, attempts, created_at FROM outbox ORDER BY id DESC LIMIT ?")
+            .qa::<OutboxRow>(
+                "SELECT id, kind, payload, status, created_at FROM outbox ORDER BY id DESC LIMIT ?",
+            )
             .bind(limit)
             .fetch_all(self.db.pool())
             .await?)

@@ -130,6 +130,7 @@ impl App {
         tx.commit().await?;
         if notified {
             self.scanner_notified.store(now, Ordering::Relaxed);
+            self.wake_notifier();
         }
         *self
             .scanner_seen

@@ -14,6 +14,7 @@ pub struct CleanupReport {
     pub uploads_removed: usize,
     pub locks_removed: u64,
     pub quarantine_removed: usize,
+    pub notifications_removed: u64,
 }
 
 impl App {
@@ -31,6 +32,7 @@ impl App {
         let uploads_removed = self.purge_abandoned_uploads(idle).await?;
         let locks_removed = self.purge_expired_locks().await?;
         let quarantine_removed = self.purge_quarantine().await?;
+        let notifications_removed = self.purge_old_notifications().await?;
         let staging_removed = self.blobs.purge_staging(grace_ms).await?;
         // Blobs are listed before the references are read: a blob committed after the
         // listing is not considered at all, one committed before is either old enough
@@ -83,6 +85,7 @@ impl App {
             uploads_removed,
             locks_removed,
             quarantine_removed,
+            notifications_removed,
         })
     }
 }

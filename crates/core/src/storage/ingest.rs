@@ -76,6 +76,7 @@ impl Precondition {
 /// Payload of an `upload_infected` event for the admins.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InfectedNotice {
+    pub member_id: i64,
     pub member_number: String,
     pub member_name: String,
     pub folder: String,
@@ -403,6 +404,7 @@ impl App {
             &mut tx,
             "upload_infected",
             &InfectedNotice {
+                member_id: member.id,
                 member_number: member.number.clone(),
                 member_name: member.name.clone(),
                 folder: folder_label,
@@ -414,6 +416,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.event_written();
         Ok(())
     }
 
@@ -444,9 +447,6 @@ impl App {
         let actor = access.actor();
         let space_id = access.space_id();
         let member_id = access.member().id;
-        let notice = self
-            .prepare_new_document(access, folder, name.as_str())
-            .await?;
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         lock_space(self, &mut tx, space_id).await?;
@@ -557,7 +557,8 @@ impl App {
             .execute(&mut *tx)
             .await?;
         touch_ancestors(self, &mut tx, space_id, folder.id).await?;
-        self.enqueue_new_document(&mut tx, notice, node_id).await?;
+        self.enqueue_new_document(&mut tx, access, folder, node_id, name.as_str())
+            .await?;
         self.audit(
             &mut *tx,
             AuditEvent::new(
@@ -573,6 +574,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.event_written();
         let node = self.node_unchecked(space_id, node_id).await?;
         Ok((node, replaced))
     }

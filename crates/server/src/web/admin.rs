@@ -57,6 +57,8 @@ pub struct MemberForm {
     address: String,
     #[serde(default)]
     emails: String,
+    #[serde(default)]
+    authority_emails: String,
     active: Option<String>,
 }
 
@@ -68,6 +70,12 @@ impl MemberForm {
             postal_address: self.address.clone(),
             emails: self
                 .emails
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            authority_emails: self
+                .authority_emails
                 .lines()
                 .map(|l| l.trim().to_string())
                 .filter(|l| !l.is_empty())
@@ -132,6 +140,7 @@ async fn member_page(
         name: form.name.clone(),
         address: form.address.clone(),
         emails: form.emails.clone(),
+        authority_emails: form.authority_emails.clone(),
         active: member
             .as_ref()
             .map(|m| {
@@ -200,6 +209,7 @@ pub async fn member_edit_form(
         name: m.name.clone(),
         address: m.postal_address.clone(),
         emails: m.emails.clone(),
+        authority_emails: m.authority_emails.clone(),
         active: m.is_active().then(|| "1".into()),
     };
     render(member_page(&st, &user, Some(mid), &form, None, notice_text(&user, &q)).await?)

@@ -155,14 +155,14 @@ impl FromRequestParts<AppState> for CurrentUser {
         let Some(token) =
             cookies::get(&parts.headers, cookies::session_name(st.web.secure_cookies))
         else {
-            return Err(Redirect::to("/login").into_response());
+            return Err(login_redirect(parts, false));
         };
         let resolved =
             st.app.resolve_session(&token).await.map_err(|e| {
                 WebError::from_core(e, &public_ctx(st, lang, &path)).into_response()
             })?;
         let Some((session, account)) = resolved else {
-            return Err(Redirect::to("/login?expired=1").into_response());
+            return Err(login_redirect(parts, true));
         };
         let Some(actor) = account.actor() else {
             return Err(Redirect::to("/login").into_response());
@@ -203,6 +203,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 pub struct LoginQuery {
     expired: Option<String>,
     logged_out: Option<String>,
+    next: Option<String>,
 }
 
 pub async fn login_form(
@@ -218,7 +219,8 @@ pub async fn login_form(
     } else if q.logged_out.is_some() {
         c.notice = Some(lang.t("logged-out"));
     }
-    login_page(&st, c, String::new(), None, StatusCode::OK)
+    let next = local_path(q.next).unwrap_or_default();
+    login_page(&st, c, String::new(), next, None, StatusCode::OK)
 }
 
 /// Renders the log-in form with a fresh pre-session CSRF token (double-submit cookie).
@@ -226,6 +228,7 @@ fn login_page(
     st: &AppState,
     mut c: Ctx,
     login: String,
+    next: String,
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -238,7 +241,12 @@ fn login_page(
         true,
         Some(3600),
     );
-    match render(LoginPage { c, login, error }) {
+    match render(LoginPage {
+        c,
+        login,
+        next,
+        error,
+    }) {
         Ok(mut r) => {
             *r.status_mut() = status;
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -258,6 +266,8 @@ pub struct LoginForm {
     login: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn login(
@@ -269,6 +279,7 @@ pub async fn login(
     let lang = Lang::from_headers(&headers);
     let mut c = public_ctx(&st, lang, "/login");
     c.title = lang.t("login-title");
+    let next = local_path(Some(f.next.clone())).unwrap_or_default();
     let expected =
         cookies::get(&headers, cookies::prelogin_name(st.web.secure_cookies)).unwrap_or_default();
     if expected.is_empty()
@@ -279,6 +290,7 @@ pub async fn login(
             &st,
             c,
             f.login,
+            next,
             Some(lang.t("err-csrf")),
             StatusCode::FORBIDDEN,
         );
@@ -291,6 +303,7 @@ pub async fn login(
                 &st,
                 c,
                 f.login,
+                next,
                 Some(lang.t("login-failed")),
                 StatusCode::UNAUTHORIZED,
             );
@@ -303,11 +316,13 @@ pub async fn login(
     };
     let secure = st.web.secure_cookies;
     let target = if account.must_change_password() {
-        "/password"
+        "/password".to_string()
+    } else if next.is_empty() {
+        "/".to_string()
     } else {
-        "/"
+        next
     };
-    let mut r = Redirect::to(target).into_response();
+    let mut r = Redirect::to(&target).into_response();
     for cookie in [
         cookies::set(
             cookies::session_name(secure),
@@ -408,6 +423,45 @@ pub async fn change_password(
     }
 }
 
+/// A path on this site to go on to, or None. Only local paths, so that `next` cannot
+/// be abused as an open redirect. Control characters are refused too: browsers drop
+/// tabs and line breaks from a Location ("/\t/evil.example" becomes "//evil.example"),
+/// and a line break cannot go into a header at all (the redirect would fail with a 500).
+pub fn local_path(next: Option<String>) -> Option<String> {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.chars().any(char::is_control)
+            && n.len() <= 2048
+    })
+}
+
+/// `/login`, remembering where a GET request wanted to go, so that a link from a
+/// notification mail leads to its folder after log-in.
+fn login_redirect(parts: &Parts, expired: bool) -> Response {
+    let mut target = String::from("/login");
+    let mut sep = '?';
+    if expired {
+        target.push_str("?expired=1");
+        sep = '&';
+    }
+    let wanted = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_default();
+    if parts.method == Method::GET && wanted != "/" && local_path(Some(wanted.clone())).is_some() {
+        target.push(sep);
+        target.push_str("next=");
+        target.extend(percent_encoding::utf8_percent_encode(
+            &wanted,
+            percent_encoding::NON_ALPHANUMERIC,
+        ));
+    }
+    Redirect::to(&target).into_response()
+}
+
 #[derive(Deserialize)]
 pub struct LangQuery {
     next: Option<String>,
@@ -420,15 +474,7 @@ pub async fn switch_language(Path(code): Path<String>, Query(q): Query<LangQuery
     // characters are refused too: browsers drop tabs and line breaks from a Location
     // ("/\t/evil.example" becomes "//evil.example"), and a line break cannot go into a
     // header at all (the redirect would fail with a 500).
-    let next = q
-        .next
-        .filter(|n| {
-            n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.chars().any(char::is_control)
-        })
-        .unwrap_or_else(|| "/".into());
+    let next = local_path(q.next).unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookies::set(
         LANG_COOKIE,

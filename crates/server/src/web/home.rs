@@ -20,6 +20,7 @@ pub const NOTICES: &[&str] = &[
     "saved",
     "member-saved",
     "app-password-revoked",
+    "mail-retried",
 ];
 
 #[derive(Deserialize, Default)]

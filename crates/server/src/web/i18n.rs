@@ -174,6 +174,13 @@ mod tests {
             ("since", "x".to_string()),
             ("reason", "x".to_string()),
             ("days", "x".to_string()),
+            ("count", "x".to_string()),
+            ("email", "x".to_string()),
+            ("authority", "x".to_string()),
+            ("folders", "x".to_string()),
+            ("minutes", "x".to_string()),
+            ("seconds", "x".to_string()),
+            ("hour", "x".to_string()),
         ];
         for k in &kd {
             assert_ne!(Lang::De.ta(k, &args), *k, "{k} does not resolve in de");

@@ -8,6 +8,8 @@ pub mod cookies;
 pub mod errors;
 pub mod home;
 pub mod i18n;
+pub mod mail_queue;
+pub mod notifications;
 pub mod quarantine;
 pub mod spaces;
 pub mod views;
@@ -68,6 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
         .route("/admin/quarantine", get(quarantine::list))
         .route("/admin/quarantine/{id}", get(quarantine::download))
+        .route("/admin/mail", get(mail_queue::list))
+        .route("/admin/mail/{id}/retry", post(mail_queue::retry))
+        .route("/notifications", get(notifications::show).post(notifications::save))
         .route("/app-passwords", get(app_passwords::list).post(app_passwords::create))
         .route("/app-passwords/{id}/revoke", post(app_passwords::revoke))
         .route("/status.php", get(crate::compat::status))

@@ -64,6 +64,8 @@ impl Ctx {
 pub struct LoginPage {
     pub c: Ctx,
     pub login: String,
+    /// Where to go after log-in (a local path), e.g. the folder a mail linked to.
+    pub next: String,
     pub error: Option<String>,
 }
 
@@ -137,6 +139,7 @@ pub struct MemberFormPage {
     pub name: String,
     pub address: String,
     pub emails: String,
+    pub authority_emails: String,
     pub active: bool,
     pub error: Option<String>,
     pub users: Vec<Account>,
@@ -228,4 +231,42 @@ pub struct QuarantineRow {
     pub at: String,
     pub expires: String,
     pub size: String,
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+pub struct NotificationsPage {
+    pub c: Ctx,
+    pub email: String,
+    /// What the account receives, one sentence each.
+    pub items: Vec<String>,
+    /// When mails go out (the window).
+    pub timing: String,
+    pub may_choose_digest: bool,
+    pub digest: bool,
+    pub digest_hour: String,
+    pub mail_lang: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mail_queue.html")]
+pub struct MailQueuePage {
+    pub c: Ctx,
+    /// Whether `mail.host` is set (otherwise mails wait).
+    pub configured: bool,
+    pub pending_count: String,
+    pub sent_count: String,
+    pub dead_count: String,
+    pub dead: Vec<MailQueueRow>,
+    pub pending: Vec<MailQueueRow>,
+}
+
+pub struct MailQueueRow {
+    pub m: amtsbote_core::notify::deliver::MailRow,
+    pub kind: String,
+    pub member: String,
+    pub created: String,
+    pub next: String,
+    pub error: String,
 }

@@ -13,7 +13,9 @@ use amtsbote::startup::{self, Running, cli_actor};
 use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
 use amtsbote_core::clock::ManualClock;
 use amtsbote_core::members::{Member, MemberInput};
-use amtsbote_core::settings::{ScanMode, ScanSettings};
+use amtsbote_core::settings::{
+    MailSettings, NotifySettings, ScanMode, ScanSettings, TemplateSettings,
+};
 use amtsbote_core::spaces::Space;
 use amtsbote_core::{App, StaffRole};
 use reqwest::redirect::Policy;
@@ -34,6 +36,10 @@ pub struct Opts {
     pub storage_bytes: Option<u64>,
     /// Virus scanning: off unless a test brings its own clamd (see `scan.rs`).
     pub scan: ScanSettings,
+    /// No mail server unless a test brings its own SMTP sink (see `notify.rs`).
+    pub mail: MailSettings,
+    pub notify: NotifySettings,
+    pub template: TemplateSettings,
 }
 
 impl Default for Opts {
@@ -47,6 +53,9 @@ impl Default for Opts {
                 mode: ScanMode::Off,
                 ..ScanSettings::default()
             },
+            mail: MailSettings::default(),
+            notify: NotifySettings::default(),
+            template: TemplateSettings::default(),
         }
     }
 }
@@ -127,6 +136,9 @@ pub fn config(dir: &std::path::Path, db_url: &str, opts: &Opts) -> Config {
     cfg.limits.max_upload_bytes = opts.max_upload;
     cfg.authority.public_base_url = "https://austausch.example".into();
     cfg.scan = opts.scan.clone();
+    cfg.mail = opts.mail.clone();
+    cfg.notify = opts.notify.clone();
+    cfg.template = opts.template.clone();
     cfg
 }
 
@@ -167,6 +179,7 @@ impl TestApp {
                     name: "Stadt Musterstadt".into(),
                     postal_address: "Marktplatz 1\n14467 Musterstadt".into(),
                     emails: vec!["post@musterstadt.example".into()],
+                    authority_emails: vec![],
                 },
             )
             .await
@@ -179,6 +192,7 @@ impl TestApp {
                     name: "Gemeinde Beispielheim".into(),
                     postal_address: String::new(),
                     emails: vec![],
+                    authority_emails: vec![],
                 },
             )
             .await
@@ -646,4 +660,30 @@ pub async fn versions_of(t: &TestApp, node: i64) -> i64 {
         .fetch_one(t.app.db.pool())
         .await
         .expect("count")
+}
+
+/// Files the pending notification events into mails now (the worker would within two
+/// seconds) and returns the mails that wait to be sent, as "template recipient" lines,
+/// sorted. Without a mail server in the test, nothing is sent.
+pub async fn filed_mails(t: &TestApp) -> Vec<String> {
+    t.app.fan_out().await.expect("fan out");
+    let mut v: Vec<String> = t
+        .app
+        .mails_by_status("pending", 10_000)
+        .await
+        .expect("mails")
+        .into_iter()
+        .map(|m| format!("{} {}", m.template, m.recipient))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A port that was free a moment ago (for a process that binds it itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

@@ -49,6 +49,16 @@ const NO_TENANT_DATA: &[(&str, &str, &str)] = &[
         "lists the caller's own app passwords only",
     ),
     (
+        "GET",
+        "/notifications",
+        "the caller's own notification settings; no ids in the request",
+    ),
+    (
+        "POST",
+        "/notifications",
+        "changes the caller's own notification settings only",
+    ),
+    (
         "POST",
         "/app-passwords",
         "creates an app password for the caller only",
@@ -260,6 +270,29 @@ struct World {
     user_b: i64,
     /// A quarantined upload of A (with the bytes of A's delivery).
     quarantine_a: i64,
+    /// A dead-lettered notification about A's documents.
+    dead_mail_a: i64,
+}
+
+/// One of the notifications about A's documents, dead-lettered (as after failed sends).
+async fn dead_mail_of_a(t: &TestApp) -> i64 {
+    t.app.fan_out().await.expect("fan out");
+    let id: i64 = t
+        .app
+        .db
+        .qs("SELECT id FROM mails WHERE member_id = ? ORDER BY id LIMIT 1")
+        .bind(t.a.id)
+        .fetch_one(t.app.db.pool())
+        .await
+        .expect("a mail about A's documents");
+    t.app
+        .db
+        .q("UPDATE mails SET status = 'dead', attempts = 10, last_error = 'Geheim-A-Fehler' WHERE id = ?")
+        .bind(id)
+        .execute(t.app.db.pool())
+        .await
+        .expect("dead letter");
+    id
 }
 
 /// A quarantine entry of member A, as `scan.on_infected = "quarantine"` leaves it (the
@@ -389,6 +422,7 @@ async fn build_world(t: &TestApp) -> World {
             .id,
         user_b: account(t, "user.b").await.id,
         quarantine_a: quarantine_of_a(t, f_an).await,
+        dead_mail_a: dead_mail_of_a(t).await,
     }
 }
 
@@ -829,6 +863,16 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             "quarantine list",
         ),
         row(
+            Some(("GET", "/admin/mail")),
+            Req::Get("/admin/mail".into()),
+            "notification queue with A's dead letter",
+        ),
+        row(
+            Some(("POST", "/admin/mail/{id}/retry")),
+            Req::Post(format!("/admin/mail/{}/retry", w.dead_mail_a), f(&[])),
+            "send A's dead letter again",
+        ),
+        row(
             Some(("GET", "/admin/quarantine/{id}")),
             Req::Get(format!("/admin/quarantine/{}", w.quarantine_a)),
             "A's quarantined file",
@@ -1081,6 +1125,8 @@ struct Snapshot {
     accounts: Vec<AccountRow>,
     assignments: Vec<(i64, i64)>,
     outbox: usize,
+    /// Notifications by status (a retry would move a dead letter back to pending).
+    mails: Vec<(String, i64)>,
     blobs: (usize, usize),
     dav: DavState,
 }
@@ -1215,6 +1261,13 @@ async fn snapshot(t: &TestApp) -> Snapshot {
             .await
             .expect("assignments"),
         outbox: t.app.outbox_recent(1_000).await.expect("outbox").len(),
+        mails: db
+            .qa::<(String, i64)>(
+                "SELECT status, COUNT(*) FROM mails GROUP BY status ORDER BY status",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("mails"),
         blobs: t.stored_files(),
         dav: dav_state(t).await,
     }

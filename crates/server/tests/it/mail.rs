@@ -30,28 +30,17 @@ impl SmtpSink {
             eprintln!("python3-aiosmtpd not installed: skipping");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = crate::helpers::free_port();
         let dir = tempfile::tempdir().expect("tmp");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/smtp_sink.py");
-        let mut child = Command::new(SYSTEM_PYTHON)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn smtp sink");
-        let mut ready = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut ready)
-            .expect("sink output");
-        assert_eq!(ready.trim(), "ready", "SMTP sink did not start");
+        let child = spawn_sink(port, dir.path());
         Some(Self { child, port, dir })
+    }
+
+    /// Starts the sink again on the same port and directory (after `stop`), as a mail
+    /// server that comes back; earlier mails stay.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn_sink(self.port, self.dir.path());
     }
 
     /// The mails received so far, oldest first.
@@ -72,6 +61,33 @@ impl SmtpSink {
     }
 }
 
+fn spawn_sink(port: u16, dir: &Path) -> Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/smtp_sink.py");
+    // The port may still be held for a moment by the sink that just ended.
+    for _ in 0..50 {
+        let mut child = Command::new(SYSTEM_PYTHON)
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn smtp sink");
+        let mut ready = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut ready)
+            .expect("sink output");
+        if ready.trim() == "ready" {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("SMTP sink did not start on port {port}");
+}
+
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.stop();
@@ -87,6 +103,8 @@ pub struct Received {
     pub to: String,
     pub subject: String,
     pub text: String,
+    pub html: String,
+    pub message_id: String,
     pub raw: String,
 }
 
@@ -100,11 +118,14 @@ import email, json, sys
 from email import policy
 m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
 text = m.get_body(preferencelist=("plain",))
+html = m.get_body(preferencelist=("html",))
 print(json.dumps({
     "envelope_to": m["X-Envelope-To"] or "",
     "auth_user": m["X-Auth-User"] or "",
     "from": str(m["From"]), "to": str(m["To"]), "subject": str(m["Subject"]),
     "text": text.get_content() if text else "",
+    "html": html.get_content() if html else "",
+    "message_id": str(m["Message-ID"] or ""),
 }))
 "#,
         )
@@ -125,6 +146,8 @@ print(json.dumps({
         to: s("to"),
         subject: s("subject"),
         text: s("text"),
+        html: s("html"),
+        message_id: s("message_id"),
         raw: std::fs::read_to_string(path).expect("eml"),
     }
 }

@@ -13,6 +13,7 @@ mod dav;
 mod hostile;
 mod isolation;
 mod mail;
+mod notify;
 mod policy;
 mod restart;
 mod scan;

@@ -276,11 +276,7 @@ async fn serve_prints_first_admin_once_and_stops_on_sigterm() {
 async fn serve_demo_seeds_the_walkthrough() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("tmp");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::helpers::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_amtsbote"))
         .arg("--data-dir")
         .arg(dir.path())

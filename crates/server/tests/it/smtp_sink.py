@@ -5,12 +5,16 @@ name and renamed, preceded by the envelope as X-Envelope-From / X-Envelope-To he
 that tests see exactly what went over the wire. AUTH PLAIN/LOGIN is accepted without TLS and
 the user name recorded in X-Auth-User.
 
-Usage: smtp_sink.py PORT DIR   (listens on 127.0.0.1)"""
-import itertools, os, signal, sys
+Usage: smtp_sink.py PORT DIR   (listens on 127.0.0.1; DIR may hold mails of an earlier run)"""
+import itertools, os, re, signal, sys
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-counter = itertools.count(1)
+port, directory = int(sys.argv[1]), sys.argv[2]
+os.makedirs(directory, exist_ok=True)
+# A restarted sink (same directory) continues the numbering: nothing is overwritten.
+done = [int(m.group(1)) for f in os.listdir(directory) if (m := re.fullmatch(r"(\d+)\.eml", f))]
+counter = itertools.count(max(done, default=0) + 1)
 
 
 class Store:
@@ -35,8 +39,6 @@ def accept(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True, auth_data=auth_data)
 
 
-port, directory = int(sys.argv[1]), sys.argv[2]
-os.makedirs(directory, exist_ok=True)
 ctl = Controller(Store(directory), hostname="127.0.0.1", port=port, authenticator=accept,
                  auth_require_tls=False, decode_data=False)
 ctl.start()

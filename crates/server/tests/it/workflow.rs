@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, bytes, node_id};
+use crate::helpers::{TestApp, bytes, filed_mails, node_id};
 
 #[tokio::test]
 async fn authority_to_member_and_back() {
@@ -84,32 +84,29 @@ async fn authority_to_member_and_back() {
     assert_eq!(dl.status(), StatusCode::OK);
     assert_eq!(dl.bytes().await.expect("body").as_ref(), reply.as_slice());
 
-    // Outbox: one event for the member's users, one per delivered file for the authority.
+    // Outbox: one event per file, in the upload's transaction; filed into one mail per
+    // recipient: the member's users and contact address for the drop, the assigned
+    // clerk for both deliveries together.
     let outbox = t.app.outbox_recent(10).await.expect("outbox");
     assert_eq!(outbox.len(), 3, "{outbox:?}");
+    assert!(outbox.iter().all(|o| o.kind == "new_document"));
     let to_member = outbox
         .iter()
         .find(|o| o.payload.contains("Gehaltsmitteilung"))
         .expect("member event");
-    assert_eq!(to_member.kind, "new_document");
+    assert!(to_member.payload.contains(&format!("\"folder_id\":{root}")));
     assert_eq!(
-        to_member.recipient_list(),
-        vec!["user.a2@example.org", "user.a@example.org"]
+        filed_mails(&t).await,
+        vec![
+            "authority_documents clerk.a@example.org",
+            "member_documents post@musterstadt.example",
+            "member_documents user.a2@example.org",
+            "member_documents user.a@example.org",
+        ],
+        "only the assigned clerk hears of the deliveries; nobody of their own upload"
     );
-    assert!(to_member.payload.contains(&format!(
-        "https://austausch.example/spaces/{}/folders/{root}",
-        t.space_a.id
-    )));
-    let to_authority = outbox
-        .iter()
-        .find(|o| o.payload.contains("Antrag M"))
-        .expect("authority event");
-    assert_eq!(
-        to_authority.recipient_list(),
-        vec!["clerk.a@example.org"],
-        "only the assigned clerk"
-    );
-    assert!(outbox.iter().all(|o| o.status == "pending"));
+    let outbox = t.app.outbox_recent(10).await.expect("outbox");
+    assert!(outbox.iter().all(|o| o.status == "done"), "{outbox:?}");
 
     // Audit: uploads and downloads are recorded with actor and member.
     let audit = t.app.audit_recent(50).await.expect("audit");
