@@ -43,6 +43,9 @@ pub enum Error {
     TooLargeToScan { limit: u64 },
     #[error("authentication failed")]
     AuthFailed,
+    /// Too many failed sign-ins for this login name or client address: wait.
+    #[error("too many failed attempts (retry in {retry_after} s)")]
+    TooManyAttempts { retry_after: u64 },
     #[error("password rejected: {0}")]
     WeakPassword(&'static str),
     #[error("storage: {0}")]
@@ -70,6 +73,7 @@ pub enum ErrorKind {
     Infected,
     Unavailable,
     Unauthenticated,
+    TooManyAttempts,
     InsufficientStorage,
     Internal,
 }
@@ -93,6 +97,7 @@ impl Error {
             Error::ScannerUnavailable(_) | Error::ScannerBusy => ErrorKind::Unavailable,
             Error::TooLargeToScan { .. } => ErrorKind::TooLarge,
             Error::AuthFailed => ErrorKind::Unauthenticated,
+            Error::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
             Error::Storage(e) if is_disk_full(e) => ErrorKind::InsufficientStorage,
             Error::Storage(_) | Error::Db(_) | Error::Migrate(_) | Error::Internal(_) => {
                 ErrorKind::Internal
@@ -129,6 +134,7 @@ impl Error {
             Error::ScannerBusy => "err-scanner-busy",
             Error::TooLargeToScan { .. } => "err-too-large-to-scan",
             Error::AuthFailed => "err-login-failed",
+            Error::TooManyAttempts { .. } => "err-too-many-attempts",
             Error::Storage(e) if is_disk_full(e) => "err-disk-full",
             _ => "err-internal",
         }
@@ -151,6 +157,10 @@ impl Error {
                 ("finding", MessageArg::Text(signature.clone())),
             ],
             Error::TooLargeToScan { limit } => vec![("limit", MessageArg::Bytes(*limit))],
+            Error::TooManyAttempts { retry_after } => vec![(
+                "minutes",
+                MessageArg::Text(retry_after.div_ceil(60).max(1).to_string()),
+            )],
             _ => Vec::new(),
         }
     }
@@ -160,6 +170,7 @@ impl Error {
         match self {
             Error::ScannerUnavailable(_) => Some(60),
             Error::ScannerBusy => Some(10),
+            Error::TooManyAttempts { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

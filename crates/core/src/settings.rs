@@ -10,6 +10,7 @@ pub struct Settings {
     pub access: AccessSettings,
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
+    pub lockout: LockoutSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
     pub notify: NotifySettings,
@@ -98,6 +99,34 @@ impl Default for SessionSettings {
         Self {
             idle_timeout_minutes: 30,
             absolute_timeout_hours: 12,
+        }
+    }
+}
+
+/// Brute-force protection for every way of signing in (web log-in, WebDAV Basic).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutSettings {
+    /// Failed attempts for one login name before each further attempt must wait: 1 s,
+    /// then doubling up to `max_delay_seconds`.
+    pub delay_after: u32,
+    pub max_delay_seconds: u64,
+    /// Failed attempts for one login name that lock it for `lock_minutes`.
+    pub lock_after: u32,
+    /// Failed attempts from one client address (any login names) that lock the
+    /// address for `lock_minutes`; higher, as offices share one address.
+    pub ip_lock_after: u32,
+    pub lock_minutes: u64,
+}
+
+impl Default for LockoutSettings {
+    fn default() -> Self {
+        Self {
+            delay_after: 3,
+            max_delay_seconds: 60,
+            lock_after: 10,
+            ip_lock_after: 50,
+            lock_minutes: 15,
         }
     }
 }

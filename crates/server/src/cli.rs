@@ -138,6 +138,8 @@ pub enum UserCmd {
     ResetPassword { login: String },
     /// Deactivate an account and end its sessions.
     Deactivate { login: String },
+    /// Lift the lock that repeated failed sign-ins put on a login name.
+    Unlock { login: String },
 }
 
 #[derive(Args, Debug)]
@@ -428,6 +430,15 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                 .context("no such account")?;
             let otp = app.reset_password(&actor, a.id).await.map_err(describe)?;
             print_otp(&a.login, &otp);
+        }
+        Command::User(UserCmd::Unlock { login }) => {
+            app.unlock_login(&actor, &login)
+                .await
+                .map_err(|e| match e {
+                    amtsbote_core::Error::NotFound => anyhow::anyhow!("{login} is not locked"),
+                    e => describe(e),
+                })?;
+            println!("{login} unlocked");
         }
         Command::User(UserCmd::Deactivate { login }) => {
             let a = app

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use amtsbote_core::settings::{
-    AccessSettings, AuthoritySettings, LimitSettings, MailSettings, NotifySettings, ScanSettings,
-    SessionSettings, Settings, TemplateSettings,
+    AccessSettings, AuthoritySettings, LimitSettings, LockoutSettings, MailSettings,
+    NotifySettings, ScanSettings, SessionSettings, Settings, TemplateSettings,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -23,6 +23,7 @@ pub struct Config {
     pub access: AccessSettings,
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
+    pub lockout: LockoutSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
     pub notify: NotifySettings,
@@ -162,6 +163,13 @@ impl Config {
         if self.sessions.idle_timeout_minutes == 0 || self.sessions.absolute_timeout_hours == 0 {
             anyhow::bail!("session timeouts must be greater than 0");
         }
+        let l = &self.lockout;
+        if l.delay_after == 0 || l.lock_after == 0 || l.ip_lock_after == 0 || l.lock_minutes == 0 {
+            anyhow::bail!("lockout thresholds and lock_minutes must be greater than 0");
+        }
+        if l.delay_after > l.lock_after {
+            anyhow::bail!("lockout.delay_after must not be greater than lockout.lock_after");
+        }
         for a in &self.notify.authority_addresses {
             amtsbote_core::auth::accounts::validate_email(a).map_err(|_| {
                 anyhow::anyhow!("notify.authority_addresses: {a:?} is not an e-mail address")
@@ -201,6 +209,7 @@ impl Config {
             access: self.access.clone(),
             limits: self.limits.clone(),
             sessions: self.sessions.clone(),
+            lockout: self.lockout.clone(),
             scan: self.scan.clone(),
             mail: self.mail.clone(),
             notify: self.notify.clone(),

@@ -280,6 +280,11 @@ impl App {
     /// Checks a log-in. Wrong login, wrong password and inactive account all give the
     /// same error and take about the same time; every attempt is audited.
     pub async fn authenticate(&self, login: &str, pw: &str, ip: Option<String>) -> Result<Account> {
+        if let Err(e) = self.attempt_allowed(login, ip.as_deref()).await {
+            self.audit_failed_login(login, "login", "throttled", ip)
+                .await?;
+            return Err(e);
+        }
         let found = self.account_by_login(login).await?;
         let hash = found
             .as_ref()
@@ -292,6 +297,8 @@ impl App {
         };
         match found {
             Some(account) if ok && account.is_active() && member_active => {
+                self.attempt_succeeded(login).await?;
+                self.rehash_if_outdated(&account, pw).await;
                 let now = self.now();
                 self.db
                     .q("UPDATE accounts SET last_login_at = ? WHERE id = ?")
@@ -316,17 +323,56 @@ impl App {
                     Some(_) if !ok => "wrong password",
                     Some(_) => "account or member inactive",
                 };
-                let ev = AuditEvent::new(
-                    AuditActor::anonymous(login),
-                    "login",
-                    format!("account:{}", AuditActor::anonymous(login).label),
-                )
-                .outcome(Outcome::Failure)
-                .detail(reason)
-                .ip(ip);
-                self.audit(self.db.pool(), ev).await?;
+                self.attempt_failed(login, ip.as_deref()).await?;
+                self.audit_failed_login(login, "login", reason, ip).await?;
                 Err(Error::AuthFailed)
             }
+        }
+    }
+
+    /// A failed or refused sign-in, recorded under the login name that was tried.
+    pub(crate) async fn audit_failed_login(
+        &self,
+        login: &str,
+        action: &'static str,
+        reason: &str,
+        ip: Option<String>,
+    ) -> Result<()> {
+        let who = AuditActor::anonymous(login);
+        let target = format!("account:{}", who.label);
+        let ev = AuditEvent::new(who, action, target)
+            .outcome(Outcome::Failure)
+            .detail(reason)
+            .ip(ip);
+        self.audit(self.db.pool(), ev).await
+    }
+
+    /// The password rules, with the authority's names among the guessable words.
+    pub fn check_password_rules(&self, new: &str, login: &str) -> Result<()> {
+        let a = &self.settings.authority;
+        password::check_rules(new, login, &[&a.name, &a.display_name])
+    }
+
+    /// Makes the hash again when it was made with other parameters than today's; the
+    /// log-in does not fail if this does.
+    async fn rehash_if_outdated(&self, account: &Account, pw: &str) {
+        if !password::needs_rehash(&account.password_hash) {
+            return;
+        }
+        let result = async {
+            let hash = hash_blocking(pw.to_string()).await?;
+            self.db
+                .q("UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?")
+                .bind(hash)
+                .bind(account.id)
+                .bind(account.password_hash.clone())
+                .execute(self.db.pool())
+                .await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(account = account.id, error = %e, "password hash not renewed");
         }
     }
 
@@ -346,7 +392,7 @@ impl App {
         if !verify_blocking(current.to_string(), account.password_hash.clone()).await? {
             return Err(Error::AuthFailed);
         }
-        password::check_rules(new, &account.login)?;
+        self.check_password_rules(new, &account.login)?;
         if current == new {
             return Err(Error::WeakPassword("err-password-unchanged"));
         }
@@ -383,7 +429,7 @@ impl App {
             return Err(Error::Forbidden("admin only"));
         }
         let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
-        password::check_rules(new, &account.login)?;
+        self.check_password_rules(new, &account.login)?;
         let hash = hash_blocking(new.to_string()).await?;
         let mut tx = self.db.begin_write().await?;
         self.db

@@ -17,7 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::App;
-use crate::audit::{AuditActor, AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use crate::auth::accounts::Account;
 use crate::auth::app_passwords::lookup_of;
 use crate::auth::password;
@@ -93,6 +93,23 @@ impl App {
     ) -> Result<Account> {
         let now = self.now();
         let found = self.account_by_login(login).await?;
+        // A client whose password was checked a moment ago is not held up by someone
+        // else's failures under its name, and app passwords (115 random bits, never
+        // the account password) cannot be guessed: neither pays for the check on each
+        // request. Everyone else waits out delays and locks.
+        let app_password = lookup_of(secret).is_some();
+        let cached = !app_password
+            && found
+                .as_ref()
+                .is_some_and(|a| self.basic_cache.hit(a, secret, now));
+        if !cached
+            && !app_password
+            && let Err(e) = self.attempt_allowed(login, ip.as_deref()).await
+        {
+            self.audit_failed_login(login, "login.basic", "throttled", ip)
+                .await?;
+            return Err(e);
+        }
         let outcome = match &found {
             None => {
                 // Same cost as a real check, so that probing for logins learns nothing.
@@ -108,7 +125,7 @@ impl App {
                     Err("wrong app password")
                 }
             }
-            Some(a) if self.basic_cache.hit(a, secret, now) => Ok(false),
+            Some(_) if cached => Ok(false),
             Some(a) => {
                 let ok = self.verify_password(secret, &a.password_hash).await?;
                 if !ok {
@@ -124,6 +141,7 @@ impl App {
         match (outcome, found) {
             (Ok(fresh), Some(account)) => {
                 if fresh {
+                    self.attempt_succeeded(login).await?;
                     let actor = account
                         .actor()
                         .ok_or(Error::Internal("inconsistent account".into()))?;
@@ -141,13 +159,9 @@ impl App {
                 Ok(account)
             }
             (Err(reason), _) => {
-                let who = AuditActor::anonymous(login);
-                let target = format!("account:{}", who.label);
-                let ev = AuditEvent::new(who, "login.basic", target)
-                    .outcome(Outcome::Failure)
-                    .detail(reason)
-                    .ip(ip);
-                self.audit(self.db.pool(), ev).await?;
+                self.attempt_failed(login, ip.as_deref()).await?;
+                self.audit_failed_login(login, "login.basic", reason, ip)
+                    .await?;
                 Err(Error::AuthFailed)
             }
             (Ok(_), None) => Err(Error::AuthFailed),

@@ -4,3 +4,4 @@ pub mod app_passwords;
 pub mod basic;
 pub mod password;
 pub mod sessions;
+pub mod throttle;

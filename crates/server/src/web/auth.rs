@@ -308,6 +308,21 @@ pub async fn login(
                 StatusCode::UNAUTHORIZED,
             );
         }
+        Err(e @ Error::TooManyAttempts { .. }) => {
+            let mut r = login_page(
+                &st,
+                c,
+                f.login,
+                next,
+                Some(super::errors::describe(lang, &e)),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Some(secs) = e.retry_after() {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return r;
+        }
         Err(e) => return WebError::from_core(e, &c).into_response(),
     };
     let session = match st.app.create_session(account.id).await {

@@ -62,6 +62,14 @@ impl FromRequestParts<AppState> for BasicUser {
                 None => Err(challenge()),
             },
             Err(Error::AuthFailed) => Err(challenge()),
+            Err(e @ Error::TooManyAttempts { .. }) => {
+                let mut r = StatusCode::TOO_MANY_REQUESTS.into_response();
+                if let Some(secs) = e.retry_after() {
+                    r.headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, secs.into());
+                }
+                Err(r)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "basic authentication failed");
                 Err(StatusCode::SERVICE_UNAVAILABLE.into_response())

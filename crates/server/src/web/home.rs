@@ -21,6 +21,7 @@ pub const NOTICES: &[&str] = &[
     "member-saved",
     "app-password-revoked",
     "mail-retried",
+    "unlocked",
 ];
 
 #[derive(Deserialize, Default)]

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod errors;
 pub mod home;
 pub mod i18n;
+pub mod locks;
 pub mod mail_queue;
 pub mod notifications;
 pub mod quarantine;
@@ -70,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
         .route("/admin/quarantine", get(quarantine::list))
         .route("/admin/quarantine/{id}", get(quarantine::download))
+        .route("/admin/locks", get(locks::list))
+        .route("/admin/locks/unlock", post(locks::unlock))
         .route("/admin/mail", get(mail_queue::list))
         .route("/admin/mail/{id}/retry", post(mail_queue::retry))
         .route("/notifications", get(notifications::show).post(notifications::save))

@@ -270,3 +270,20 @@ pub struct MailQueueRow {
     pub next: String,
     pub error: String,
 }
+
+#[derive(Template)]
+#[template(path = "locks.html")]
+pub struct LocksPage {
+    pub c: Ctx,
+    pub rows: Vec<LockRow>,
+    pub lock_after: String,
+    pub minutes: String,
+}
+
+pub struct LockRow {
+    pub subject: String,
+    pub kind: String,
+    pub name: String,
+    pub until: String,
+    pub failures: String,
+}

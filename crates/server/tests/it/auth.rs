@@ -285,7 +285,7 @@ async fn one_time_password_forces_a_password_change() {
     assert_eq!(t.stored_files(), (0, 0));
 
     let new_pw = "Mein eigenes Passwort 2026";
-    let cases: [(&str, &str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str, &str); 6] = [
         (
             "falsches-Einmalpasswort",
             new_pw,
@@ -299,6 +299,18 @@ async fn one_time_password_forces_a_password_change() {
             "password-mismatch",
         ),
         (&otp, "kurz12345", "kurz12345", "err-password-short"),
+        (
+            &otp,
+            "Passwort2026!",
+            "Passwort2026!",
+            "err-password-common",
+        ),
+        (
+            &otp,
+            "Beamtenversorgung 2026",
+            "Beamtenversorgung 2026",
+            "err-password-is-name",
+        ),
         (&otp, &otp, &otp, "err-password-unchanged"),
     ];
     for (current, new, repeat, key) in cases {

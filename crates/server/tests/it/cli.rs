@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
 
-fn amtsbote(t: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub fn amtsbote(t: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amtsbote"));
     cmd.arg("--data-dir")
         .arg(t.data_dir())

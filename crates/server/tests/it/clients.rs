@@ -204,7 +204,9 @@ async fn basic_with_the_account_password_and_its_failures() {
         1
     );
 
-    // A password change takes effect at once, cache or not.
+    // A password change takes effect at once, cache or not. (The failures above make
+    // the next uncached sign-in of user.a wait a moment: brute-force protection.)
+    t.clock.advance_ms(61_000);
     let browser = t.login("user.a").await;
     let new_pw = "Neues-Passwort-fuer-Sync";
     let r = browser

@@ -14,7 +14,7 @@ use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
 use amtsbote_core::clock::ManualClock;
 use amtsbote_core::members::{Member, MemberInput};
 use amtsbote_core::settings::{
-    MailSettings, NotifySettings, ScanMode, ScanSettings, TemplateSettings,
+    LockoutSettings, MailSettings, NotifySettings, ScanMode, ScanSettings, TemplateSettings,
 };
 use amtsbote_core::spaces::Space;
 use amtsbote_core::{App, StaffRole};
@@ -40,6 +40,7 @@ pub struct Opts {
     pub mail: MailSettings,
     pub notify: NotifySettings,
     pub template: TemplateSettings,
+    pub lockout: LockoutSettings,
 }
 
 impl Default for Opts {
@@ -56,6 +57,7 @@ impl Default for Opts {
             mail: MailSettings::default(),
             notify: NotifySettings::default(),
             template: TemplateSettings::default(),
+            lockout: LockoutSettings::default(),
         }
     }
 }
@@ -139,6 +141,7 @@ pub fn config(dir: &std::path::Path, db_url: &str, opts: &Opts) -> Config {
     cfg.mail = opts.mail.clone();
     cfg.notify = opts.notify.clone();
     cfg.template = opts.template.clone();
+    cfg.lockout = opts.lockout.clone();
     cfg
 }
 

@@ -274,6 +274,19 @@ struct World {
     dead_mail_a: i64,
 }
 
+/// user.a2's login name locked after failed attempts (written directly, as the counts
+/// would leave it).
+async fn lock_of_user_a(t: &TestApp) {
+    t.app
+        .db
+        .q("INSERT INTO auth_failures (subject, failures, last_failure_at, locked_until) VALUES ('login:user.a2', 10, ?, ?)")
+        .bind(t.app.now())
+        .bind(t.app.now() + 3_600_000)
+        .execute(t.app.db.pool())
+        .await
+        .expect("lock");
+}
+
 /// One of the notifications about A's documents, dead-lettered (as after failed sends).
 async fn dead_mail_of_a(t: &TestApp) -> i64 {
     t.app.fan_out().await.expect("fan out");
@@ -422,7 +435,10 @@ async fn build_world(t: &TestApp) -> World {
             .id,
         user_b: account(t, "user.b").await.id,
         quarantine_a: quarantine_of_a(t, f_an).await,
-        dead_mail_a: dead_mail_of_a(t).await,
+        dead_mail_a: {
+            lock_of_user_a(t).await;
+            dead_mail_of_a(t).await
+        },
     }
 }
 
@@ -863,6 +879,19 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             "quarantine list",
         ),
         row(
+            Some(("GET", "/admin/locks")),
+            Req::Get("/admin/locks".into()),
+            "locked sign-ins, with user.a2's",
+        ),
+        row(
+            Some(("POST", "/admin/locks/unlock")),
+            Req::Post(
+                "/admin/locks/unlock".into(),
+                f(&[("subject", "login:user.a2")]),
+            ),
+            "lift user.a2's lock",
+        ),
+        row(
             Some(("GET", "/admin/mail")),
             Req::Get("/admin/mail".into()),
             "notification queue with A's dead letter",
@@ -1127,6 +1156,8 @@ struct Snapshot {
     outbox: usize,
     /// Notifications by status (a retry would move a dead letter back to pending).
     mails: Vec<(String, i64)>,
+    /// Locked sign-ins (an unlock would remove user.a's).
+    locks: Vec<String>,
     blobs: (usize, usize),
     dav: DavState,
 }
@@ -1268,6 +1299,11 @@ async fn snapshot(t: &TestApp) -> Snapshot {
             .fetch_all(db.pool())
             .await
             .expect("mails"),
+        locks: db
+            .qs::<String>("SELECT subject FROM auth_failures WHERE locked_until IS NOT NULL ORDER BY subject")
+            .fetch_all(db.pool())
+            .await
+            .expect("locks"),
         blobs: t.stored_files(),
         dav: dav_state(t).await,
     }
