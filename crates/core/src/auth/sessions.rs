@@ -6,8 +6,9 @@ use sha2::{Digest, Sha256};
 use crate::App;
 use crate::audit::AuditEvent;
 use crate::auth::accounts::Account;
+use crate::auth::actor::Actor;
 use crate::db::Tx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,6 +19,29 @@ pub struct Session {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub revoked: i64,
+}
+
+/// A live session as its holder (or an admin) sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub public_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Filled in by the listing: the session the list is shown in.
+    #[sqlx(default)]
+    pub current: bool,
+    /// Only for marking the current session; never leaves the core.
+    #[sqlx(rename = "token_hash")]
+    token_hash: String,
+}
+
+/// Where a log-in came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// A newly created session: the token goes into the cookie and nowhere else.
@@ -35,20 +59,110 @@ fn token_hash(token: &str) -> String {
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
 impl App {
-    pub async fn create_session(&self, account_id: i64) -> Result<NewSession> {
+    /// A new session with a new token: whatever token the browser had before is not
+    /// reused (no session fixation).
+    pub async fn create_session(&self, account_id: i64, origin: Origin) -> Result<NewSession> {
         let token = ids::token(32);
         let csrf_token = ids::token(32);
         let now = self.now();
+        let agent = origin.user_agent.map(|a| {
+            a.chars()
+                .filter(|c| !c.is_control())
+                .take(255)
+                .collect::<String>()
+        });
         self.db
-            .q("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, revoked) VALUES (?, ?, ?, ?, ?, 0)")
+            .q("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, revoked, public_id, ip, user_agent) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)")
             .bind(token_hash(&token))
             .bind(account_id)
             .bind(csrf_token.clone())
             .bind(now)
             .bind(now)
+            .bind(ids::token(12))
+            .bind(origin.ip.map(|i| i.chars().take(64).collect::<String>()))
+            .bind(agent)
             .execute(self.db.pool())
             .await?;
         Ok(NewSession { token, csrf_token })
+    }
+
+    /// The live sessions of an account, newest activity first; `current` marks the one
+    /// whose token is given. Shown to the holder, or to an admin.
+    pub async fn sessions_of(
+        &self,
+        actor: &Actor,
+        account_id: i64,
+        current_token: Option<&str>,
+    ) -> Result<Vec<SessionInfo>> {
+        if actor.account_id() != Some(account_id) && !actor.is_admin() {
+            return Err(Error::NotFound);
+        }
+        let now = self.now();
+        let cfg = &self.settings.sessions;
+        let idle_ms = i64::from(cfg.idle_timeout_minutes) * 60_000;
+        let absolute_ms = i64::from(cfg.absolute_timeout_hours) * 3_600_000;
+        let current = current_token.map(token_hash);
+        let mut list = self
+            .db
+            .qa::<SessionInfo>("SELECT public_id, created_at, last_seen_at, ip, user_agent, token_hash FROM sessions WHERE account_id = ? AND revoked = 0 AND public_id IS NOT NULL AND last_seen_at >= ? AND created_at >= ? ORDER BY last_seen_at DESC")
+            .bind(account_id)
+            .bind(now - idle_ms)
+            .bind(now - absolute_ms)
+            .fetch_all(self.db.pool())
+            .await?;
+        for s in &mut list {
+            s.current = current.as_deref() == Some(s.token_hash.as_str());
+        }
+        Ok(list)
+    }
+
+    /// Ends one session of an account (its holder, or an admin), or all of them
+    /// (`public_id` None) but the one given as `keep_token`.
+    pub async fn end_sessions(
+        &self,
+        actor: &Actor,
+        account_id: i64,
+        public_id: Option<&str>,
+        keep_token: Option<&str>,
+        ip: Option<String>,
+    ) -> Result<u64> {
+        if actor.account_id() != Some(account_id) && !actor.is_admin() {
+            return Err(Error::NotFound);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let n = match public_id {
+            Some(id) => self
+                .db
+                .q("UPDATE sessions SET revoked = 1 WHERE account_id = ? AND public_id = ? AND revoked = 0")
+                .bind(account_id)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            None => self
+                .db
+                .q("UPDATE sessions SET revoked = 1 WHERE account_id = ? AND revoked = 0 AND token_hash <> ?")
+                .bind(account_id)
+                .bind(keep_token.map(token_hash).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        };
+        if public_id.is_some() && n == 0 {
+            return Err(Error::NotFound);
+        }
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(actor, "session.end", format!("account:{account_id}"))
+                .detail(match public_id {
+                    Some(_) => "one session".to_string(),
+                    None => format!("all other sessions ({n})"),
+                })
+                .ip(ip),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// The live session and its account, or None if unknown, revoked, idle too long,

@@ -346,6 +346,16 @@ async fn account_page(
         .visible_members(&user.actor, "")
         .await
         .map_err(|e| user.err(e))?;
+    let session_rows = match &account {
+        Some(a) => super::sessions::rows(
+            lang,
+            st.app
+                .sessions_of(&user.actor, a.id, None)
+                .await
+                .map_err(|e| user.err(e))?,
+        ),
+        None => Vec::new(),
+    };
     let c = user.ctx(lang.t(if account.is_some() {
         "account-edit-title"
     } else {
@@ -365,6 +375,9 @@ async fn account_page(
         active: f.active.is_some(),
         account,
         members,
+        session_rows,
+        session_actions: false,
+        session_none_key: "sessions-none-account",
         error,
     })
 }

@@ -57,6 +57,11 @@ impl CurrentUser {
         self.ctx.lang
     }
 
+    /// The session token of this request (to tell the current session from others).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub fn err(&self, e: Error) -> WebError {
         WebError::from_core(e, &self.ctx)
     }
@@ -325,7 +330,14 @@ pub async fn login(
         }
         Err(e) => return WebError::from_core(e, &c).into_response(),
     };
-    let session = match st.app.create_session(account.id).await {
+    let origin = amtsbote_core::auth::sessions::Origin {
+        ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    let session = match st.app.create_session(account.id, origin).await {
         Ok(s) => s,
         Err(e) => return WebError::from_core(e, &c).into_response(),
     };

@@ -22,6 +22,7 @@ pub const NOTICES: &[&str] = &[
     "app-password-revoked",
     "mail-retried",
     "unlocked",
+    "sessions-ended",
 ];
 
 #[derive(Deserialize, Default)]

@@ -12,6 +12,7 @@ pub mod locks;
 pub mod mail_queue;
 pub mod notifications;
 pub mod quarantine;
+pub mod sessions;
 pub mod spaces;
 pub mod views;
 
@@ -69,6 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/new", get(admin::account_new_form))
         .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
+        .route("/admin/accounts/{account}/sessions/end", post(sessions::end_all_of))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/end", post(sessions::end))
         .route("/admin/quarantine", get(quarantine::list))
         .route("/admin/quarantine/{id}", get(quarantine::download))
         .route("/admin/locks", get(locks::list))

@@ -173,6 +173,10 @@ pub struct AccountFormPage {
     pub member_number: String,
     pub active: bool,
     pub members: Vec<MemberListing>,
+    /// The account's live sessions (edit form only), without buttons for single ones.
+    pub session_rows: Vec<SessionRow>,
+    pub session_actions: bool,
+    pub session_none_key: &'static str,
     pub error: Option<String>,
 }
 
@@ -286,4 +290,22 @@ pub struct LockRow {
     pub name: String,
     pub until: String,
     pub failures: String,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsPage {
+    pub c: Ctx,
+    pub session_rows: Vec<SessionRow>,
+    pub session_actions: bool,
+    pub session_none_key: &'static str,
+}
+
+pub struct SessionRow {
+    pub id: String,
+    pub current: bool,
+    pub since: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub browser: String,
 }

@@ -50,6 +50,11 @@ const NO_TENANT_DATA: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/sessions",
+        "lists the caller's own sessions only (ending one is probed)",
+    ),
+    (
+        "GET",
         "/notifications",
         "the caller's own notification settings; no ids in the request",
     ),
@@ -272,6 +277,19 @@ struct World {
     quarantine_a: i64,
     /// A dead-lettered notification about A's documents.
     dead_mail_a: i64,
+    /// The public id of a session of user.a.
+    session_a: String,
+}
+
+/// A session of user.a, by its public id (what the sessions page's forms carry).
+async fn session_of_user_a(t: &TestApp) -> String {
+    let _ = t.login("user.a").await;
+    t.app
+        .db
+        .qs("SELECT public_id FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE login_key = 'user.a') AND revoked = 0 AND public_id IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+        .fetch_one(t.app.db.pool())
+        .await
+        .expect("a session of user.a")
 }
 
 /// user.a2's login name locked after failed attempts (written directly, as the counts
@@ -439,6 +457,7 @@ async fn build_world(t: &TestApp) -> World {
             lock_of_user_a(t).await;
             dead_mail_of_a(t).await
         },
+        session_a: session_of_user_a(t).await,
     }
 }
 
@@ -879,6 +898,16 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             "quarantine list",
         ),
         row(
+            Some(("POST", "/sessions/end")),
+            Req::Post("/sessions/end".into(), f(&[("id", w.session_a.as_str())])),
+            "end user.a's session by its id",
+        ),
+        row(
+            Some(("POST", "/admin/accounts/{account}/sessions/end")),
+            Req::Post(format!("/admin/accounts/{ua}/sessions/end"), f(&[])),
+            "end all of user.a's sessions",
+        ),
+        row(
             Some(("GET", "/admin/locks")),
             Req::Get("/admin/locks".into()),
             "locked sign-ins, with user.a2's",
@@ -1156,8 +1185,10 @@ struct Snapshot {
     outbox: usize,
     /// Notifications by status (a retry would move a dead letter back to pending).
     mails: Vec<(String, i64)>,
-    /// Locked sign-ins (an unlock would remove user.a's).
+    /// Locked sign-ins (an unlock would remove user.a2's).
     locks: Vec<String>,
+    /// Ended sessions of user.a (ending one from outside would add to them).
+    sessions_ended_a: i64,
     blobs: (usize, usize),
     dav: DavState,
 }
@@ -1304,6 +1335,11 @@ async fn snapshot(t: &TestApp) -> Snapshot {
             .fetch_all(db.pool())
             .await
             .expect("locks"),
+        sessions_ended_a: db
+            .qs::<i64>("SELECT COUNT(*) FROM sessions WHERE revoked = 1 AND account_id = (SELECT id FROM accounts WHERE login_key = 'user.a')")
+            .fetch_one(db.pool())
+            .await
+            .expect("sessions"),
         blobs: t.stored_files(),
         dav: dav_state(t).await,
     }

@@ -18,6 +18,7 @@ mod notify;
 mod policy;
 mod restart;
 mod scan;
+mod sessions;
 mod tls;
 mod tree;
 mod workflow;
