@@ -52,3 +52,7 @@ INSERT INTO job_leases (name, holder, lease_until) VALUES ('notify.fanout', '', 
 ALTER TABLE accounts ADD COLUMN notify_digest BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN mail_lang VARCHAR(8) NOT NULL DEFAULT 'de';
 ALTER TABLE members ADD COLUMN authority_emails VARCHAR(2000) NOT NULL DEFAULT '';
+
+-- Events written before this release carry the old payload and were never sent: they
+-- are kept for the record, not mailed now, long after the fact.
+UPDATE outbox SET status = 'legacy' WHERE status = 'pending';

@@ -11,6 +11,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
     pub lockout: LockoutSettings,
+    pub second_factor: SecondFactorSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
     pub notify: NotifySettings,
@@ -99,6 +100,32 @@ impl Default for SessionSettings {
         Self {
             idle_timeout_minutes: 30,
             absolute_timeout_hours: 12,
+        }
+    }
+}
+
+/// Who must sign in with a second factor (TOTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondFactorRequired {
+    /// Nobody must; everyone may.
+    None,
+    Admins,
+    /// Admins and clerks.
+    Staff,
+    Everyone,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecondFactorSettings {
+    pub required: SecondFactorRequired,
+}
+
+impl Default for SecondFactorSettings {
+    fn default() -> Self {
+        Self {
+            required: SecondFactorRequired::None,
         }
     }
 }

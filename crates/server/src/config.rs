@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use amtsbote_core::settings::{
     AccessSettings, AuthoritySettings, LimitSettings, LockoutSettings, MailSettings,
-    NotifySettings, ScanSettings, SessionSettings, Settings, TemplateSettings,
+    NotifySettings, ScanSettings, SecondFactorSettings, SessionSettings, Settings,
+    TemplateSettings,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -24,6 +25,7 @@ pub struct Config {
     pub limits: LimitSettings,
     pub sessions: SessionSettings,
     pub lockout: LockoutSettings,
+    pub second_factor: SecondFactorSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
     pub notify: NotifySettings,
@@ -178,6 +180,9 @@ impl Config {
         if self.notify.max_attempts == 0 {
             anyhow::bail!("notify.max_attempts must be at least 1");
         }
+        if self.notify.retry_seconds == 0 {
+            anyhow::bail!("notify.retry_seconds must be at least 1");
+        }
         if self.notify.digest_hour > 23 {
             anyhow::bail!("notify.digest_hour must be between 0 and 23");
         }
@@ -210,6 +215,7 @@ impl Config {
             limits: self.limits.clone(),
             sessions: self.sessions.clone(),
             lockout: self.lockout.clone(),
+            second_factor: self.second_factor.clone(),
             scan: self.scan.clone(),
             mail: self.mail.clone(),
             notify: self.notify.clone(),

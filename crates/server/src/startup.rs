@@ -197,6 +197,8 @@ impl Running {
 
 /// How often the notification worker looks for work when nobody wakes it.
 const NOTIFY_TICK: Duration = Duration::from_secs(2);
+/// How long a stopping server waits for the mail in hand (above the SMTP timeout).
+const NOTIFY_STOP: Duration = Duration::from_secs(35);
 
 /// Binds and starts serving; returns once the socket listens.
 pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result<Running> {
@@ -263,12 +265,15 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         tracing::info!(file = %file, "mail template from the operator");
     }
     let notify_app = app.clone();
+    let notifier =
+        tokio::spawn(async move { notify_app.run_notifier(mailer, texts, NOTIFY_TICK).await });
+    // On shutdown the worker finishes the mail in hand (the server task waits for it),
+    // so a mail the mail server accepted is never sent again after the restart.
+    let stop_app = app.clone();
     let mut notify_rx = tx.subscribe();
     tokio::spawn(async move {
-        tokio::select! {
-            () = notify_app.run_notifier(mailer, texts, NOTIFY_TICK) => {}
-            _ = notify_rx.changed() => {}
-        }
+        let _ = notify_rx.changed().await;
+        stop_app.stop_notifier();
     });
 
     // Probes the scanner and records outages; ends with the server.
@@ -298,6 +303,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                 .serve(router)
                 .await?;
             let _ = cleanup.await;
+            let _ = tokio::time::timeout(NOTIFY_STOP, notifier).await;
             Ok(())
         })
     } else {
@@ -307,6 +313,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                 .serve(router)
                 .await?;
             let _ = cleanup.await;
+            let _ = tokio::time::timeout(NOTIFY_STOP, notifier).await;
             Ok(())
         })
     };

@@ -537,7 +537,7 @@ async fn hash_blocking(pw: String) -> Result<String> {
         .map_err(|e| Error::Internal(e.to_string()))?
 }
 
-async fn verify_blocking(pw: String, hash: String) -> Result<bool> {
+pub(crate) async fn verify_blocking(pw: String, hash: String) -> Result<bool> {
     let _permit = argon2_permits()
         .acquire()
         .await

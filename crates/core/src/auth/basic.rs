@@ -66,6 +66,13 @@ impl BasicCache {
         })
     }
 
+    /// Forgets an account's remembered password check (its rules changed).
+    pub(crate) fn forget(&self, account_id: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&account_id);
+        }
+    }
+
     fn remember(&self, account: &Account, secret: &str, now: Millis) {
         if let Ok(mut entries) = self.entries.lock() {
             // Expired entries go whenever a new one comes, so the map stays small.
@@ -126,6 +133,12 @@ impl App {
                 }
             }
             Some(_) if cached => Ok(false),
+            // With a second factor the password alone opens nothing, also not here (an
+            // app password is made in the browser, after both factors). Checked before
+            // the password, so this door tells nothing about it.
+            Some(a) if self.second_factor_enabled(a.id).await? => {
+                Err("second factor active: app password required")
+            }
             Some(a) => {
                 let ok = self.verify_password(secret, &a.password_hash).await?;
                 if !ok {

@@ -19,6 +19,8 @@ pub struct Session {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub revoked: i64,
+    /// Password checked, second factor still to come: not signed in yet.
+    pub second_factor_pending: i64,
 }
 
 /// A live session as its holder (or an admin) sees it.
@@ -61,7 +63,12 @@ const TOUCH_INTERVAL_MS: i64 = 60_000;
 impl App {
     /// A new session with a new token: whatever token the browser had before is not
     /// reused (no session fixation).
-    pub async fn create_session(&self, account_id: i64, origin: Origin) -> Result<NewSession> {
+    pub async fn create_session(
+        &self,
+        account_id: i64,
+        origin: Origin,
+        second_factor_pending: bool,
+    ) -> Result<NewSession> {
         let token = ids::token(32);
         let csrf_token = ids::token(32);
         let now = self.now();
@@ -72,7 +79,7 @@ impl App {
                 .collect::<String>()
         });
         self.db
-            .q("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, revoked, public_id, ip, user_agent) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)")
+            .q("INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, last_seen_at, revoked, public_id, ip, user_agent, second_factor_pending) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)")
             .bind(token_hash(&token))
             .bind(account_id)
             .bind(csrf_token.clone())
@@ -81,9 +88,32 @@ impl App {
             .bind(ids::token(12))
             .bind(origin.ip.map(|i| i.chars().take(64).collect::<String>()))
             .bind(agent)
+            .bind(crate::db::flag(second_factor_pending))
             .execute(self.db.pool())
             .await?;
         Ok(NewSession { token, csrf_token })
+    }
+
+    /// After the second factor: the waiting session ends and a new one, signed in,
+    /// takes its place (a new token once the sign-in is complete).
+    pub async fn complete_second_factor(
+        &self,
+        pending_token: &str,
+        account_id: i64,
+        origin: Origin,
+    ) -> Result<NewSession> {
+        let n = self
+            .db
+            .q("UPDATE sessions SET revoked = 1 WHERE token_hash = ? AND account_id = ? AND second_factor_pending = 1 AND revoked = 0")
+            .bind(token_hash(pending_token))
+            .bind(account_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(Error::AuthFailed);
+        }
+        self.create_session(account_id, origin, false).await
     }
 
     /// The live sessions of an account, newest activity first; `current` marks the one
@@ -104,7 +134,7 @@ impl App {
         let current = current_token.map(token_hash);
         let mut list = self
             .db
-            .qa::<SessionInfo>("SELECT public_id, created_at, last_seen_at, ip, user_agent, token_hash FROM sessions WHERE account_id = ? AND revoked = 0 AND public_id IS NOT NULL AND last_seen_at >= ? AND created_at >= ? ORDER BY last_seen_at DESC")
+            .qa::<SessionInfo>("SELECT public_id, created_at, last_seen_at, ip, user_agent, token_hash FROM sessions WHERE account_id = ? AND revoked = 0 AND second_factor_pending = 0 AND public_id IS NOT NULL AND last_seen_at >= ? AND created_at >= ? ORDER BY last_seen_at DESC")
             .bind(account_id)
             .bind(now - idle_ms)
             .bind(now - absolute_ms)
@@ -170,7 +200,7 @@ impl App {
     pub async fn resolve_session(&self, token: &str) -> Result<Option<(Session, Account)>> {
         let session = self
             .db
-            .qa::<Session>("SELECT token_hash, account_id, csrf_token, created_at, last_seen_at, revoked FROM sessions WHERE token_hash = ?")
+            .qa::<Session>("SELECT token_hash, account_id, csrf_token, created_at, last_seen_at, revoked, second_factor_pending FROM sessions WHERE token_hash = ?")
             .bind(token_hash(token))
             .fetch_optional(self.db.pool())
             .await?;

@@ -158,6 +158,24 @@ impl Db {
 
     /// A transaction that will write. SQLite takes the write lock up front
     /// (`BEGIN IMMEDIATE`) so that two writers never deadlock on lock upgrade.
+    /// A scalar query that locks the rows it reads until the transaction ends, and
+    /// reads the latest committed state: `FOR UPDATE` on PostgreSQL and MySQL (whose
+    /// REPEATABLE READ would otherwise read the transaction's first snapshot). SQLite
+    /// needs nothing: a write transaction (`BEGIN IMMEDIATE`) excludes other writers.
+    pub fn qs_for_update<T>(&self, sql: &'static str) -> QueryScalar<T>
+    where
+        (T,): for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        match self.backend {
+            Backend::Sqlite => sqlx::query_scalar(sql),
+            Backend::Postgres => sqlx::query_scalar(AssertSqlSafe(format!(
+                "{} FOR UPDATE",
+                numbered_placeholders(sql)
+            ))),
+            Backend::MySql => sqlx::query_scalar(AssertSqlSafe(format!("{sql} FOR UPDATE"))),
+        }
+    }
+
     pub async fn begin_write(&self) -> Result<Tx> {
         let tx = match self.backend {
             Backend::Sqlite => {

@@ -105,10 +105,23 @@ impl App {
             .await?;
         let mut round = SendRound::default();
         for id in due {
+            // On shutdown the mail in hand is finished, no new one is begun.
+            if self
+                .notifier
+                .stopping
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                break;
+            }
             if !self.claim_mail(id).await? {
                 continue;
             }
+            let failed_before = round.failed;
             self.send_claimed(id, mailer, texts, &mut round).await?;
+            if round.failed > failed_before {
+                // The mail server is down or refuses us: the others would fail alike.
+                break;
+            }
         }
         Ok(round)
     }
@@ -143,9 +156,12 @@ impl App {
             .fetch_one(self.db.pool())
             .await?;
         let template = Template::parse(&mail.template);
-        let items = self.live_items(id, template).await?;
+        let items = self
+            .visible_to_recipient(&mail, template, self.live_items(id, template).await?)
+            .await?;
         let Some(template) = template.filter(|_| !items.is_empty()) else {
-            // Every document was deleted before the mail went out: nothing to announce.
+            // Every document was deleted before the mail went out, or the recipient may
+            // no longer see them: nothing to announce.
             self.finish_mail(id, "obsolete", None).await?;
             round.obsolete += 1;
             return Ok(());
@@ -165,24 +181,20 @@ impl App {
             .await;
         match result {
             Ok(()) => {
-                let mut tx = self.db.begin_write().await?;
-                self.db
-                    .q("UPDATE mails SET status = 'sent', sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = ? AND lease_holder = ?")
-                    .bind(self.now())
-                    .bind(id)
-                    .bind(self.notifier.node.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                self.audit(
-                    &mut *tx,
-                    AuditEvent::new(AuditActor::system(), "mail.sent", mail.recipient.clone())
-                        .detail(format!(
-                            "mail={id} template={} count={count}",
-                            template.name()
-                        )),
-                )
-                .await?;
-                tx.commit().await?;
+                // The mail is out: recording that must not fail for a passing database
+                // hiccup, or the mail would be sent again when its lease ends.
+                let mut tries = 0;
+                loop {
+                    match self.record_sent(id, &mail.recipient, template, count).await {
+                        Ok(()) => break,
+                        Err(e) if tries < 3 => {
+                            tries += 1;
+                            tracing::warn!(mail = id, error = %e, "recording a sent mail failed, trying again");
+                            tokio::time::sleep(std::time::Duration::from_millis(250 * tries)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 round.sent += 1;
             }
             Err(e) => {
@@ -212,6 +224,63 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    async fn record_sent(
+        &self,
+        id: i64,
+        recipient: &str,
+        template: Template,
+        count: usize,
+    ) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        self.db
+            .q("UPDATE mails SET status = 'sent', sent_at = ?, attempts = attempts + 1, lease_until = NULL, last_error = NULL WHERE id = ? AND lease_holder = ?")
+            .bind(self.now())
+            .bind(id)
+            .bind(self.notifier.node.clone())
+            .execute(&mut *tx)
+            .await?;
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(AuditActor::system(), "mail.sent", recipient.to_string()).detail(
+                format!("mail={id} template={} count={count}", template.name()),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The items the recipient may still see: an account deactivated since, or a clerk
+    /// no longer assigned to a member, is not told of it.
+    async fn visible_to_recipient(
+        &self,
+        mail: &MailRow,
+        template: Option<Template>,
+        items: Vec<ItemRow>,
+    ) -> Result<Vec<ItemRow>> {
+        let Some(account_id) = mail.account_id else {
+            return Ok(items);
+        };
+        let Some(account) = self.account_by_id(account_id).await? else {
+            return Ok(Vec::new());
+        };
+        if matches!(template, Some(Template::SecondFactorReset)) {
+            return Ok(items);
+        }
+        let Some(actor) = account.actor().filter(|_| account.is_active()) else {
+            return Ok(Vec::new());
+        };
+        if matches!(template, Some(Template::ScannerUnavailable)) {
+            return Ok(items);
+        }
+        let ids: Vec<i64> = items.iter().map(|i| i.member_id).collect();
+        let seen = self.seen_members(&actor, &ids).await?;
+        Ok(items
+            .into_iter()
+            .filter(|i| seen.contains(&i.member_id))
+            .collect())
     }
 
     async fn dead_letter(
@@ -295,7 +364,8 @@ impl App {
             .unwrap_or(base)
             .split(['/', ':'])
             .next()
-            .filter(|h| !h.is_empty())
+            // An IPv6 address (or nothing usable) is no domain for a Message-ID.
+            .filter(|h| !h.is_empty() && !h.starts_with('['))
             .unwrap_or("amtsbote.invalid");
         format!("<notify.{mail_id}@{host}>")
     }
@@ -351,6 +421,9 @@ impl App {
             Template::UploadInfected => {
                 v.insert("Link", Value::link(&format!("{base}/admin/quarantine")));
                 v.insert("Befunde", findings(lang, items, n));
+            }
+            Template::SecondFactorReset => {
+                v.insert("Link", Value::link(&format!("{base}/security")));
             }
             Template::ScannerUnavailable => {
                 v.insert("Link", Value::link(&format!("{base}/")));
@@ -418,7 +491,7 @@ impl App {
             .collect::<Vec<_>>()
             .join("\n");
         let html = format!(
-            "<ul>\n{}\n</ul>",
+            "<ul>{}</ul>",
             rows.iter()
                 .map(|(label, phrase, link, files)| {
                     let e = escape(link);
@@ -438,7 +511,7 @@ impl App {
                     s
                 })
                 .collect::<Vec<_>>()
-                .join("\n")
+                .join("")
         );
         Ok(Value { text, html })
     }
@@ -461,7 +534,7 @@ impl App {
             .await?
             .rows_affected();
         self.db
-            .q("DELETE FROM outbox WHERE status = 'done' AND created_at < ?")
+            .q("DELETE FROM outbox WHERE status IN ('done', 'failed', 'legacy') AND created_at < ?")
             .bind(before)
             .execute(&mut *tx)
             .await?;
@@ -511,6 +584,33 @@ impl App {
             .await?)
     }
 
+    /// Admin: sends every dead letter again (after the cause, e.g. the mail server's
+    /// password, was fixed). Returns how many.
+    pub async fn retry_all_mails(&self, actor: &Actor, ip: Option<String>) -> Result<u64> {
+        require_admin(actor)?;
+        let mut tx = self.db.begin_write().await?;
+        let n = self
+            .db
+            .q("UPDATE mails SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_holder = NULL, lease_until = NULL WHERE status = 'dead'")
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound);
+        }
+        self.audit(
+            &mut *tx,
+            AuditEvent::new(actor, "mail.retry", "all dead letters")
+                .detail(format!("count={n}"))
+                .ip(ip),
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake_notifier();
+        Ok(n)
+    }
+
     /// Admin: sends a dead letter again, with a fresh set of tries.
     pub async fn retry_mail(&self, actor: &Actor, id: i64, ip: Option<String>) -> Result<()> {
         require_admin(actor)?;
@@ -552,7 +652,9 @@ fn require_admin(actor: &Actor) -> Result<()> {
 /// Documents are counted once each, however often they were replaced in the window.
 fn count_documents(template: Template, items: &[ItemRow]) -> usize {
     match template {
-        Template::UploadInfected | Template::ScannerUnavailable => items.len(),
+        Template::UploadInfected | Template::ScannerUnavailable | Template::SecondFactorReset => {
+            items.len()
+        }
         _ => {
             let mut ids: Vec<i64> = items.iter().filter_map(|i| i.node_id).collect();
             ids.sort_unstable();

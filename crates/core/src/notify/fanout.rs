@@ -15,7 +15,8 @@ use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::notify::outbox::{
-    DocumentEvent, NEW_DOCUMENT, OutboxRow, SCANNER_UNAVAILABLE, UPLOAD_INFECTED,
+    AccountEvent, DocumentEvent, NEW_DOCUMENT, OutboxRow, SCANNER_UNAVAILABLE, SECOND_FACTOR_RESET,
+    UPLOAD_INFECTED,
 };
 use crate::notify::recipients::Recipient;
 use crate::notify::templates::Template;
@@ -71,7 +72,11 @@ impl App {
         // that cause it.
         let mut cache = RecipientCache::new();
         let mut filed = 0;
-        for chunk in pending.chunks(PER_TRANSACTION) {
+        for (i, chunk) in pending.chunks(PER_TRANSACTION).enumerate() {
+            // A long round renews its lease, or stops if another node took over.
+            if i > 0 && !self.take_lease("notify.fanout", FANOUT_LEASE_MS).await? {
+                break;
+            }
             let mut resolved = Vec::with_capacity(chunk.len());
             for event in chunk {
                 match self.resolve(event, &mut cache).await {
@@ -163,7 +168,7 @@ impl App {
                 };
             let open: Option<i64> = self
                 .db
-                .qs::<i64>("SELECT id FROM mails WHERE recipient_key = ? AND template = ? AND member_id = ? AND status = 'pending' AND attempts = 0 AND lease_holder IS NULL AND due_at > ? ORDER BY due_at LIMIT 1")
+                .qs_for_update::<i64>("SELECT id FROM mails WHERE recipient_key = ? AND template = ? AND member_id = ? AND status = 'pending' AND attempts = 0 AND lease_holder IS NULL AND due_at > ? ORDER BY due_at LIMIT 1")
                 .bind(r.key.clone())
                 .bind(template.name())
                 .bind(member_id)
@@ -276,6 +281,22 @@ impl App {
                     batched: false,
                 },
             )),
+            SECOND_FACTOR_RESET => {
+                let a: AccountEvent = serde_json::from_str(&event.payload)
+                    .map_err(|_| Error::Invalid("second_factor_reset payload"))?;
+                Ok((
+                    self.account_recipient(a.account_id).await?,
+                    Filing {
+                        template: Template::SecondFactorReset,
+                        member_id: 0,
+                        space_id: None,
+                        folder_id: None,
+                        node_id: None,
+                        name: String::new(),
+                        batched: false,
+                    },
+                ))
+            }
             _ => Err(Error::Invalid("outbox kind")),
         }
     }

@@ -19,7 +19,8 @@ pub enum MailError {
     Address(String),
     #[error("{0}")]
     Send(String),
-    /// The mail server refused for good (5xx): trying again will not help.
+    /// The mail server refused this recipient for good (no such mailbox, address not
+    /// accepted): trying again will not help.
     #[error("{0}")]
     Refused(String),
 }
@@ -29,6 +30,16 @@ impl MailError {
     pub fn is_transient(&self) -> bool {
         matches!(self, MailError::Send(_))
     }
+}
+
+/// Whether the server refused the recipient itself (550 mailbox unavailable, 551 not
+/// local, 553 address not allowed). Other permanent answers (failed AUTH, relaying
+/// denied, a policy block) concern every mail and are fixed by the operator, so they
+/// are retried like an outage instead of dead-lettering the whole queue at once.
+fn refuses_recipient(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status()
+            .is_some_and(|c| matches!(c.to_string().as_str(), "550" | "551" | "553"))
 }
 
 /// A configured mail transport with its sender.
@@ -133,7 +144,7 @@ impl Mailer {
         }
         .map_err(|e| MailError::Config(format!("building the message: {e}")))?;
         self.transport.send(message).await.map(|_| ()).map_err(|e| {
-            if e.is_permanent() {
+            if refuses_recipient(&e) {
                 MailError::Refused(self.explain(&e))
             } else {
                 MailError::Send(self.explain(&e))

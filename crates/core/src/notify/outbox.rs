@@ -27,6 +27,13 @@ pub struct OutboxRow {
 pub const NEW_DOCUMENT: &str = "new_document";
 pub const UPLOAD_INFECTED: &str = "upload_infected";
 pub const SCANNER_UNAVAILABLE: &str = "scanner_unavailable";
+pub const SECOND_FACTOR_RESET: &str = "second_factor_reset";
+
+/// An event about one account, for its holder (payload of account notices).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountEvent {
+    pub account_id: i64,
+}
 
 /// A new (or newly replaced) document in a folder whose policy tells someone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +85,18 @@ impl App {
         payload: &impl Serialize,
     ) -> Result<()> {
         self.insert_outbox(tx, kind, payload).await
+    }
+
+    /// An event for the holder of an account (a change to their sign-in), written in
+    /// the transaction of its cause.
+    pub(crate) async fn notify_account(
+        &self,
+        tx: &mut Tx,
+        kind: &'static str,
+        account_id: i64,
+    ) -> Result<()> {
+        self.insert_outbox(tx, kind, &AccountEvent { account_id })
+            .await
     }
 
     /// One pending outbox row, in the transaction of its cause.

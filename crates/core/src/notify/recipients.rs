@@ -145,6 +145,23 @@ impl App {
         Ok(dedup(v))
     }
 
+    /// The holder of an account, active or not (a notice about their own access).
+    pub(crate) async fn account_recipient(&self, account_id: i64) -> Result<Vec<Recipient>> {
+        let v = self
+            .db
+            .qa::<AccountRow>(select_recipients!("WHERE id = ?"))
+            .bind(account_id)
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(|a| Recipient {
+                digest: false,
+                ..a.recipient()
+            })
+            .collect();
+        Ok(dedup(v))
+    }
+
     /// Addresses without an account (contact addresses, functional mailboxes): in the
     /// installation's mail language, never a digest.
     fn plain_addresses(&self, list: impl IntoIterator<Item = String>) -> Vec<Recipient> {

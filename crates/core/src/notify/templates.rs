@@ -22,6 +22,8 @@ pub enum Template {
     UploadInfected,
     /// To the admins: the scanner cannot be reached.
     ScannerUnavailable,
+    /// To an account's holder: an admin removed their second factor.
+    SecondFactorReset,
 }
 
 const COMMON: &[&str] = &[
@@ -34,12 +36,13 @@ const COMMON: &[&str] = &[
 ];
 
 impl Template {
-    pub const ALL: [Template; 5] = [
+    pub const ALL: [Template; 6] = [
         Template::MemberDocuments,
         Template::AuthorityDocuments,
         Template::AuthorityDigest,
         Template::UploadInfected,
         Template::ScannerUnavailable,
+        Template::SecondFactorReset,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Template {
             Template::AuthorityDigest => "authority_digest",
             Template::UploadInfected => "upload_infected",
             Template::ScannerUnavailable => "scanner_unavailable",
+            Template::SecondFactorReset => "second_factor_reset",
         }
     }
 
@@ -64,6 +68,7 @@ impl Template {
             Template::AuthorityDigest => &["Liste"],
             Template::UploadInfected => &["Mitglied", "Mitgliedsnummer", "Befunde"],
             Template::ScannerUnavailable => &["Seit", "Grund", "Folge"],
+            Template::SecondFactorReset => &[],
         }
     }
 
@@ -96,6 +101,8 @@ impl Template {
             (Template::ScannerUnavailable, En) => {
                 include_str!("texts/scanner_unavailable.en.txt")
             }
+            (Template::SecondFactorReset, De) => include_str!("texts/second_factor_reset.de.txt"),
+            (Template::SecondFactorReset, En) => include_str!("texts/second_factor_reset.en.txt"),
         }
     }
 }
@@ -110,7 +117,8 @@ pub struct Value {
 impl Value {
     pub fn plain(s: impl Into<String>) -> Self {
         let text = s.into();
-        let html = escape(&text).replace('\n', "<br>\n");
+        // No line breaks in the HTML form: the paragraphs are made from the text's.
+        let html = escape(&text).replace('\n', "<br>");
         Self { text, html }
     }
 
@@ -394,7 +402,13 @@ fn text_to_html(escaped: &str) -> String {
         .split("\n\n")
         .map(|p| p.trim_matches('\n'))
         .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", p.replace('\n', "<br>\n")))
+        .map(|p| {
+            if p.starts_with("<ul>") {
+                p.to_string()
+            } else {
+                format!("<p>{}</p>", p.replace('\n', "<br>\n"))
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -486,7 +500,7 @@ mod tests {
     #[test]
     fn every_built_in_text_parses_in_both_languages() {
         let texts = Texts::load(&NotifySettings::default()).expect("texts");
-        assert_eq!(texts.map.len(), 10);
+        assert_eq!(texts.map.len(), 12);
         assert!(texts.overridden.is_empty());
     }
 

@@ -17,6 +17,8 @@ pub struct NotifierHandle {
     /// One fan-out at a time within this process (across processes: the lease).
     pub(crate) fanout: tokio::sync::Mutex<()>,
     pub(crate) wake: tokio::sync::Notify,
+    /// Set on shutdown: the worker finishes the mail in hand and stops.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Default for NotifierHandle {
@@ -25,6 +27,7 @@ impl Default for NotifierHandle {
             node: format!("node-{}-{}", std::process::id(), ids::token(6)),
             fanout: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -44,11 +47,28 @@ impl App {
         }
     }
 
-    /// Runs until the task is dropped. Without a mailer (no `mail.host`) events are
-    /// still filed, and the mails wait until a mail server is configured.
+    /// Asks the worker to stop after the mail in hand (a mail the server accepted is
+    /// recorded as sent, so nobody sends it again after the restart).
+    pub fn stop_notifier(&self) {
+        self.notifier
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake_notifier();
+    }
+
+    /// Runs until `stop_notifier`. Without a mailer (no `mail.host`) events are still
+    /// filed, and the mails wait until a mail server is configured.
     pub async fn run_notifier(&self, mailer: Option<Mailer>, texts: Arc<Texts>, tick: Duration) {
-        loop {
+        let stopping = || {
+            self.notifier
+                .stopping
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        while !stopping() {
             self.notify_round(mailer.as_ref(), &texts).await;
+            if stopping() {
+                break;
+            }
             tokio::select! {
                 () = self.notifier.wake.notified() => {}
                 () = tokio::time::sleep(tick) => {}

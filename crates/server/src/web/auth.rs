@@ -35,7 +35,12 @@ pub struct CurrentUser {
     token: String,
     pub ctx: Ctx,
     pub ip: Option<String>,
+    /// Password checked, second factor not yet: only the second-factor page opens.
+    pub second_factor_pending: bool,
 }
+
+/// Where a signed-in password waits for its second factor.
+pub const SECOND_FACTOR_PATH: &str = "/login/second-factor";
 
 impl CurrentUser {
     /// Rejects a form whose CSRF token is not this session's.
@@ -180,8 +185,36 @@ impl FromRequestParts<AppState> for CurrentUser {
             c.csrf = session.csrf_token.clone();
             return Err(WebError::csrf(&c).into_response());
         }
-        if account.must_change_password() && path != "/password" && path != "/logout" {
-            return Err(Redirect::to("/password").into_response());
+        let wanted = || {
+            parts
+                .uri
+                .path_and_query()
+                .map(|pq| pq.as_str().to_string())
+                .filter(|_| parts.method == Method::GET)
+                .and_then(|w| local_path(Some(w)))
+                .filter(|w| w != "/")
+                .unwrap_or_default()
+        };
+        // The order of a first log-in: second factor, then a password of one's own,
+        // then setting up a second factor where one is required.
+        let second_factor_pending = session.second_factor_pending != 0;
+        if second_factor_pending {
+            if path != SECOND_FACTOR_PATH && path != "/logout" {
+                return Err(Redirect::to(&with_next(SECOND_FACTOR_PATH, &wanted())).into_response());
+            }
+        } else if account.must_change_password() && path != "/password" && path != "/logout" {
+            return Err(Redirect::to(&with_next("/password", &wanted())).into_response());
+        } else if !path.starts_with("/security")
+            && path != "/logout"
+            && path != "/password"
+            && st.app.second_factor_required(&account)
+            && !st
+                .app
+                .second_factor_enabled(account.id)
+                .await
+                .map_err(|e| WebError::from_core(e, &public_ctx(st, lang, &path)).into_response())?
+        {
+            return Err(Redirect::to("/security?required=1").into_response());
         }
         let mut ctx = public_ctx(st, lang, &path);
         ctx.user = Some(NavUser {
@@ -200,6 +233,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             token,
             ctx,
             ip: client_ip(parts),
+            second_factor_pending,
         })
     }
 }
@@ -337,13 +371,23 @@ pub async fn login(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    let session = match st.app.create_session(account.id, origin).await {
+    let second_factor = match st.app.second_factor_enabled(account.id).await {
+        Ok(b) => b,
+        Err(e) => return WebError::from_core(e, &c).into_response(),
+    };
+    let session = match st
+        .app
+        .create_session(account.id, origin, second_factor)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return WebError::from_core(e, &c).into_response(),
     };
     let secure = st.web.secure_cookies;
-    let target = if account.must_change_password() {
-        "/password".to_string()
+    let target = if second_factor {
+        with_next(SECOND_FACTOR_PATH, &next)
+    } else if account.must_change_password() {
+        with_next("/password", &next)
     } else if next.is_empty() {
         "/".to_string()
     } else {
@@ -397,11 +441,20 @@ pub async fn logout(
     Ok(r)
 }
 
-pub async fn password_form(user: CurrentUser) -> Result<Response, WebError> {
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn password_form(
+    user: CurrentUser,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
     let c = user.ctx(user.lang().t("password-title"));
     render(PasswordPage {
         c,
         forced: user.account.must_change_password(),
+        next: local_path(q.next).unwrap_or_default(),
         error: None,
     })
 }
@@ -416,6 +469,8 @@ pub struct PasswordForm {
     new: String,
     #[serde(default)]
     repeat: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn change_password(
@@ -425,11 +480,13 @@ pub async fn change_password(
 ) -> Result<Response, WebError> {
     user.check_csrf(&f.csrf)?;
     let lang = user.lang();
+    let next = local_path(Some(f.next.clone())).unwrap_or_default();
     let page = |key: &str, status: StatusCode| -> Result<Response, WebError> {
         let c = user.ctx(lang.t("password-title"));
         let mut r = render(PasswordPage {
             c,
             forced: user.account.must_change_password(),
+            next: next.clone(),
             error: Some(lang.t(key)),
         })?;
         *r.status_mut() = status;
@@ -443,6 +500,7 @@ pub async fn change_password(
         .change_password(user.account.id, &f.current, &f.new, Some(&user.token))
         .await
     {
+        Ok(()) if !next.is_empty() => Ok(Redirect::to(&next).into_response()),
         Ok(()) => Ok(Redirect::to("/?notice=password-changed").into_response()),
         Err(Error::AuthFailed) => page("password-current-wrong", StatusCode::BAD_REQUEST),
         Err(e @ Error::WeakPassword(_)) => page(e.message_key(), StatusCode::BAD_REQUEST),
@@ -462,6 +520,17 @@ pub fn local_path(next: Option<String>) -> Option<String> {
             && !n.chars().any(char::is_control)
             && n.len() <= 2048
     })
+}
+
+/// `path`, carrying on where the user wanted to go (a local path) as `?next=`.
+pub fn with_next(path: &str, next: &str) -> String {
+    if next.is_empty() {
+        return path.to_string();
+    }
+    format!(
+        "{path}?next={}",
+        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+    )
 }
 
 /// `/login`, remembering where a GET request wanted to go, so that a link from a

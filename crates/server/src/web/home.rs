@@ -23,6 +23,8 @@ pub const NOTICES: &[&str] = &[
     "mail-retried",
     "unlocked",
     "sessions-ended",
+    "second-factor-disabled",
+    "second-factor-reset",
 ];
 
 #[derive(Deserialize, Default)]

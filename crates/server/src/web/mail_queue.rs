@@ -82,3 +82,17 @@ pub async fn retry(
         .map_err(|e| user.err(e))?;
     Ok(Redirect::to("/admin/mail?notice=mail-retried").into_response())
 }
+
+pub async fn retry_all(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    require_admin(&user)?;
+    user.check_csrf(&f.csrf)?;
+    st.app
+        .retry_all_mails(&user.actor, user.ip.clone())
+        .await
+        .map_err(|e| user.err(e))?;
+    Ok(Redirect::to("/admin/mail?notice=mail-retried").into_response())
+}

@@ -12,6 +12,7 @@ pub mod locks;
 pub mod mail_queue;
 pub mod notifications;
 pub mod quarantine;
+pub mod second_factor;
 pub mod sessions;
 pub mod spaces;
 pub mod views;
@@ -46,6 +47,13 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home::home))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/login/second-factor", get(second_factor::form).post(second_factor::check))
+        .route("/security", get(second_factor::security))
+        .route("/security/totp/start", post(second_factor::start))
+        .route("/security/totp/qr.svg", get(second_factor::qr))
+        .route("/security/totp/confirm", post(second_factor::confirm))
+        .route("/security/totp/disable", post(second_factor::disable))
+        .route("/security/recovery-codes", post(second_factor::renew_codes))
         .route("/password", get(auth::password_form).post(auth::change_password))
         .route("/lang/{code}", get(auth::switch_language))
         .route("/members", get(home::members))
@@ -71,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
         .route("/admin/accounts/{account}/sessions/end", post(sessions::end_all_of))
+        .route("/admin/accounts/{account}/second-factor/reset", post(second_factor::admin_reset))
         .route("/sessions", get(sessions::list))
         .route("/sessions/end", post(sessions::end))
         .route("/admin/quarantine", get(quarantine::list))
@@ -79,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/locks/unlock", post(locks::unlock))
         .route("/admin/mail", get(mail_queue::list))
         .route("/admin/mail/{id}/retry", post(mail_queue::retry))
+        .route("/admin/mail/retry-all", post(mail_queue::retry_all))
         .route("/notifications", get(notifications::show).post(notifications::save))
         .route("/app-passwords", get(app_passwords::list).post(app_passwords::create))
         .route("/app-passwords/{id}/revoke", post(app_passwords::revoke))

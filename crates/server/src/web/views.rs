@@ -74,6 +74,8 @@ pub struct LoginPage {
 pub struct PasswordPage {
     pub c: Ctx,
     pub forced: bool,
+    /// Where to go once the password is set (a local path from the log-in).
+    pub next: String,
     pub error: Option<String>,
 }
 
@@ -308,4 +310,26 @@ pub struct SessionRow {
     pub last_seen: String,
     pub ip: String,
     pub browser: String,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub c: Ctx,
+    pub next: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub c: Ctx,
+    pub enabled: bool,
+    pub required: bool,
+    /// The secret of an enrolment under way, in groups of four for typing.
+    pub secret: Option<String>,
+    /// Recovery codes, shown this once.
+    pub codes: Option<Vec<String>>,
+    pub codes_left: String,
+    pub error: Option<String>,
 }

@@ -268,7 +268,16 @@ async fn one_time_password_forces_a_password_change() {
         format!("/spaces/{}/folders/{an}", t.space_a.id),
         "/admin/accounts".to_string(),
     ] {
-        assert_redirect(&b.get(&path).await, "/password");
+        // The page asked for is kept, to go on there once the password is set.
+        let target = if path == "/" {
+            "/password".to_string()
+        } else {
+            format!(
+                "/password?next={}",
+                percent_encoding::utf8_percent_encode(&path, percent_encoding::NON_ALPHANUMERIC)
+            )
+        };
+        assert_redirect(&b.get(&path).await, &target);
     }
     let r = b
         .post(

@@ -14,7 +14,8 @@ use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
 use amtsbote_core::clock::ManualClock;
 use amtsbote_core::members::{Member, MemberInput};
 use amtsbote_core::settings::{
-    LockoutSettings, MailSettings, NotifySettings, ScanMode, ScanSettings, TemplateSettings,
+    LockoutSettings, MailSettings, NotifySettings, ScanMode, ScanSettings, SecondFactorSettings,
+    TemplateSettings,
 };
 use amtsbote_core::spaces::Space;
 use amtsbote_core::{App, StaffRole};
@@ -41,6 +42,7 @@ pub struct Opts {
     pub notify: NotifySettings,
     pub template: TemplateSettings,
     pub lockout: LockoutSettings,
+    pub second_factor: SecondFactorSettings,
 }
 
 impl Default for Opts {
@@ -58,6 +60,7 @@ impl Default for Opts {
             notify: NotifySettings::default(),
             template: TemplateSettings::default(),
             lockout: LockoutSettings::default(),
+            second_factor: SecondFactorSettings::default(),
         }
     }
 }
@@ -142,6 +145,7 @@ pub fn config(dir: &std::path::Path, db_url: &str, opts: &Opts) -> Config {
     cfg.notify = opts.notify.clone();
     cfg.template = opts.template.clone();
     cfg.lockout = opts.lockout.clone();
+    cfg.second_factor = opts.second_factor.clone();
     cfg
 }
 

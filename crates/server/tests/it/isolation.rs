@@ -50,6 +50,42 @@ const NO_TENANT_DATA: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/login/second-factor",
+        "the caller's own sign-in waiting for its code",
+    ),
+    (
+        "POST",
+        "/login/second-factor",
+        "completes the caller's own sign-in",
+    ),
+    ("GET", "/security", "the caller's own second factor"),
+    (
+        "POST",
+        "/security/totp/start",
+        "sets up the caller's own second factor",
+    ),
+    (
+        "GET",
+        "/security/totp/qr.svg",
+        "the caller's own enrolment under way",
+    ),
+    (
+        "POST",
+        "/security/totp/confirm",
+        "confirms the caller's own enrolment",
+    ),
+    (
+        "POST",
+        "/security/totp/disable",
+        "switches off the caller's own second factor",
+    ),
+    (
+        "POST",
+        "/security/recovery-codes",
+        "renews the caller's own recovery codes",
+    ),
+    (
+        "GET",
         "/sessions",
         "lists the caller's own sessions only (ending one is probed)",
     ),
@@ -903,6 +939,11 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             "end user.a's session by its id",
         ),
         row(
+            Some(("POST", "/admin/accounts/{account}/second-factor/reset")),
+            Req::Post(format!("/admin/accounts/{ua}/second-factor/reset"), f(&[])),
+            "remove user.a's second factor",
+        ),
+        row(
             Some(("POST", "/admin/accounts/{account}/sessions/end")),
             Req::Post(format!("/admin/accounts/{ua}/sessions/end"), f(&[])),
             "end all of user.a's sessions",
@@ -924,6 +965,11 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             Some(("GET", "/admin/mail")),
             Req::Get("/admin/mail".into()),
             "notification queue with A's dead letter",
+        ),
+        row(
+            Some(("POST", "/admin/mail/retry-all")),
+            Req::Post("/admin/mail/retry-all".into(), f(&[])),
+            "send every dead letter again, A's among them",
         ),
         row(
             Some(("POST", "/admin/mail/{id}/retry")),

@@ -18,6 +18,7 @@ mod notify;
 mod policy;
 mod restart;
 mod scan;
+mod second_factor;
 mod sessions;
 mod tls;
 mod tree;

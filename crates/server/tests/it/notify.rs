@@ -88,6 +88,15 @@ async fn audit_count(t: &TestApp, action: &str) -> usize {
         .count()
 }
 
+/// How many mails have `status`.
+async fn mails_with(t: &TestApp, status: &str) -> usize {
+    t.app
+        .mails_by_status(status, 1000)
+        .await
+        .expect("mails")
+        .len()
+}
+
 /// Polls the database until `check` holds (at most 20 s), waking the worker.
 async fn until<F, Fut>(t: &TestApp, what: &str, check: F)
 where
@@ -192,7 +201,7 @@ async fn thirty_documents_in_a_burst_make_one_mail_per_recipient_in_the_process_
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let login_at = location(&r);
     assert!(login_at.starts_with("/login?next="), "{login_at}");
-    let (_, r) = sign_in_with_next(&t, &http, &login_at, path).await;
+    let (_, r) = sign_in_with_next(&t, &http, &login_at, ("user.a", PW), path).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), path, "back to the folder of the mail");
     let page = http
@@ -221,12 +230,13 @@ async fn thirty_documents_in_a_burst_make_one_mail_per_recipient_in_the_process_
     t.finish().await;
 }
 
-/// Fetches the log-in form at `form_path` and signs in as user.a with `next`; returns
-/// the form and the answer to the log-in.
+/// Fetches the log-in form at `form_path` and signs in with `next`; returns the form
+/// and the answer to the log-in.
 async fn sign_in_with_next(
     t: &TestApp,
     http: &reqwest::Client,
     form_path: &str,
+    (login, password): (&str, &str),
     next: &str,
 ) -> (String, reqwest::Response) {
     let form = http
@@ -241,8 +251,8 @@ async fn sign_in_with_next(
         .post(format!("{}/login", t.url))
         .form(&[
             ("csrf", csrf_of(&form).as_str()),
-            ("login", "user.a"),
-            ("password", PW),
+            ("login", login),
+            ("password", password),
             ("next", next),
         ])
         .send()
@@ -265,7 +275,7 @@ async fn a_foreign_next_after_log_in_is_ignored() {
             "/login?next={}",
             percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
         );
-        let (form, r) = sign_in_with_next(&t, &http, &form_path, next).await;
+        let (form, r) = sign_in_with_next(&t, &http, &form_path, ("user.a", PW), next).await;
         assert!(
             !form.contains("name=\"next\""),
             "{next:?} not carried: {form}"
@@ -521,12 +531,7 @@ async fn documents_deleted_before_the_mail_goes_out_are_not_announced() {
         .await;
     t.clock.advance_ms(300_000);
     until(&t, "the empty mails are set aside", || async {
-        t.app
-            .mails_by_status("obsolete", 100)
-            .await
-            .expect("mails")
-            .len()
-            == 3
+        mails_with(&t, "obsolete").await == 3
     })
     .await;
     assert_eq!(settle(&t, &sink).await.len(), 3);
@@ -649,6 +654,10 @@ async fn ten_failures_make_a_dead_letter_that_an_admin_sends_again() {
         let b = t.login(login).await;
         assert_eq!(b.get("/admin/mail").await.status(), StatusCode::NOT_FOUND);
         assert_eq!(b.post(&retry, &[]).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            b.post("/admin/mail/retry-all", &[]).await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
     let forged = admin
         .http
@@ -952,4 +961,100 @@ async fn operator_templates_are_checked_at_start() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("member_documents.de.txt"), "{stdout}");
+}
+
+/// A member user's first log-in comes from the mail: after the forced password change
+/// the link still leads into the folder.
+#[tokio::test]
+async fn the_mail_link_survives_the_first_password_change() {
+    let t = TestApp::spawn().await;
+    let (_, otp) = t
+        .app
+        .create_account(
+            &cli_actor(),
+            amtsbote_core::auth::accounts::NewAccount {
+                login: "neu.a".into(),
+                display_name: "Neue Kollegin".into(),
+                email: "neu.a@example.org".into(),
+                kind: amtsbote_core::auth::accounts::AccountKind::MemberUser { member_id: t.a.id },
+            },
+        )
+        .await
+        .expect("account");
+    let path = format!("/spaces/{}/folders/{}", t.space_a.id, t.space_a.root_id);
+    let http = t.client();
+    let r = http
+        .get(format!("{}{path}", t.url))
+        .send()
+        .await
+        .expect("get");
+    let login_at = location(&r);
+    let (_, r) = sign_in_with_next(&t, &http, &login_at, ("neu.a", &otp), &path).await;
+    let to_password = location(&r);
+    assert!(to_password.starts_with("/password?next="), "{to_password}");
+    let page = http
+        .get(format!("{}{to_password}", t.url))
+        .send()
+        .await
+        .expect("password form")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains(&format!("name=\"next\" value=\"{path}\"")),
+        "{page}"
+    );
+    let r = http
+        .post(format!("{}/password", t.url))
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("current", otp.as_str()),
+            ("new", "Mein neues Passwort am Markt"),
+            ("repeat", "Mein neues Passwort am Markt"),
+            ("next", path.as_str()),
+        ])
+        .send()
+        .await
+        .expect("change");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), path);
+    t.finish().await;
+}
+
+/// Recipients are checked again when the mail goes out: a clerk no longer assigned to
+/// the member (where clerks see only their members) is not told of its deliveries.
+#[tokio::test]
+async fn a_clerk_unassigned_before_the_mail_goes_out_is_not_told() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let t = TestApp::spawn_with(Opts {
+        clerks_see_all: false,
+        ..opts(&sink, NotifySettings::default())
+    })
+    .await;
+    let user = t.login("user.a").await;
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    user.upload(t.space_a.id, an, &[("Antrag.pdf", bytes(100, 1))])
+        .await;
+    until(&t, "the delivery is filed for clerk.a", || async {
+        t.app
+            .mails_by_status("pending", 10)
+            .await
+            .expect("mails")
+            .iter()
+            .any(|m| m.recipient == "clerk.a@example.org")
+    })
+    .await;
+    t.app
+        .assign_clerk(&cli_actor(), "clerk.a", "1001", false)
+        .await
+        .expect("unassign");
+    t.clock.advance_ms(300_000);
+    until(&t, "the mail is set aside", || async {
+        mails_with(&t, "obsolete").await == 1
+    })
+    .await;
+    assert!(settle(&t, &sink).await.is_empty());
+    t.finish().await;
 }
