@@ -43,6 +43,9 @@ pub enum Error {
     TooLargeToScan { limit: u64 },
     #[error("authentication failed")]
     AuthFailed,
+    /// A one-time password (activation code) used after it ran out.
+    #[error("activation code expired")]
+    ActivationExpired,
     /// Too many failed sign-ins for this login name or client address: wait.
     #[error("too many failed attempts (retry in {retry_after} s)")]
     TooManyAttempts { retry_after: u64 },
@@ -96,7 +99,7 @@ impl Error {
             Error::Infected { .. } => ErrorKind::Infected,
             Error::ScannerUnavailable(_) | Error::ScannerBusy => ErrorKind::Unavailable,
             Error::TooLargeToScan { .. } => ErrorKind::TooLarge,
-            Error::AuthFailed => ErrorKind::Unauthenticated,
+            Error::AuthFailed | Error::ActivationExpired => ErrorKind::Unauthenticated,
             Error::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
             Error::Storage(e) if is_disk_full(e) => ErrorKind::InsufficientStorage,
             Error::Storage(_) | Error::Db(_) | Error::Migrate(_) | Error::Internal(_) => {
@@ -134,6 +137,7 @@ impl Error {
             Error::ScannerBusy => "err-scanner-busy",
             Error::TooLargeToScan { .. } => "err-too-large-to-scan",
             Error::AuthFailed => "err-login-failed",
+            Error::ActivationExpired => "err-activation-expired",
             Error::TooManyAttempts { .. } => "err-too-many-attempts",
             Error::Storage(e) if is_disk_full(e) => "err-disk-full",
             _ => "err-internal",

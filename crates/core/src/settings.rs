@@ -12,6 +12,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub lockout: LockoutSettings,
     pub second_factor: SecondFactorSettings,
+    pub letters: LetterSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
     pub notify: NotifySettings,
@@ -100,6 +101,35 @@ impl Default for SessionSettings {
         Self {
             idle_timeout_minutes: 30,
             absolute_timeout_hours: 12,
+        }
+    }
+}
+
+/// Credential letters by post.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LetterSettings {
+    /// Days an activation code (one-time password) signs in.
+    pub activation_days: u32,
+    /// The letterhead: the first line large, the others small (address, telephone).
+    pub letterhead: Vec<String>,
+    /// The one line above the recipient in the envelope window, e.g.
+    /// "KVBbg · Postfach 60 10 52 · 14410 Potsdam". Required for printing.
+    pub return_address: String,
+    /// Closing lines under "Mit freundlichen Grüßen".
+    pub signature: Vec<String>,
+}
+
+impl Default for LetterSettings {
+    fn default() -> Self {
+        Self {
+            activation_days: 30,
+            letterhead: vec![
+                "Kommunaler Versorgungsverband Brandenburg".into(),
+                "Beamtenversorgung".into(),
+            ],
+            return_address: String::new(),
+            signature: vec!["Ihre Beamtenversorgung".into()],
         }
     }
 }

@@ -72,12 +72,36 @@ pub enum Command {
     /// E-mail: check the `[mail]` settings.
     #[command(subcommand)]
     Mail(MailCmd),
+    /// Credential letters by post (PDF): each carries a new activation code.
+    #[command(subcommand)]
+    Letter(LetterCmd),
     /// Remove leftovers of interrupted uploads now (the server also does this every 10 minutes).
     Cleanup {
         /// Only leftovers older than this many minutes: younger ones may belong to an
         /// upload still in progress on a running server.
         #[arg(long, default_value_t = 60)]
         grace_minutes: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LetterCmd {
+    /// The access letter of one account, with a new activation code (the old code and
+    /// the account's sessions end; the holder gets the log-in link by e-mail).
+    Print {
+        login: String,
+        /// Where the PDF goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// One PDF with a letter per page for every member user who has not activated
+    /// their access yet (or only those of one member).
+    Batch {
+        #[arg(long)]
+        out: PathBuf,
+        /// Only the users of this member (its number).
+        #[arg(long)]
+        member: Option<String>,
     },
 }
 
@@ -431,6 +455,45 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
             let otp = app.reset_password(&actor, a.id).await.map_err(describe)?;
             print_otp(&a.login, &otp);
         }
+        Command::Letter(LetterCmd::Print { login, out }) => {
+            let a = app
+                .account_by_login(&login)
+                .await?
+                .context("no such account")?;
+            let issued = app
+                .issue_access_letters(&actor, &[a.id])
+                .await
+                .map_err(letters_error)?;
+            write_letters(app, &issued, &out)?;
+            println!("letter for {login} written to {}", out.display());
+        }
+        Command::Letter(LetterCmd::Batch { out, member }) => {
+            let member_id = match &member {
+                Some(n) => Some(
+                    app.member_by_number(n)
+                        .await?
+                        .with_context(|| format!("no member {n}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let ids: Vec<i64> = app
+                .unactivated_accounts(&actor)
+                .await?
+                .into_iter()
+                .filter(|a| member_id.is_none() || a.member_id == member_id)
+                .map(|a| a.id)
+                .collect();
+            if ids.is_empty() {
+                anyhow::bail!("every access is activated: no letters to print");
+            }
+            let issued = app
+                .issue_access_letters(&actor, &ids)
+                .await
+                .map_err(letters_error)?;
+            write_letters(app, &issued, &out)?;
+            println!("{} letters written to {}", issued.len(), out.display());
+        }
         Command::User(UserCmd::Unlock { login }) => {
             app.unlock_login(&actor, &login)
                 .await
@@ -564,6 +627,39 @@ fn print_otp(login: &str, otp: &str) {
 }
 
 /// Core errors in words an operator understands.
+fn letters_error(e: amtsbote_core::Error) -> anyhow::Error {
+    match e {
+        amtsbote_core::Error::Invalid("letters.return_address") => anyhow::anyhow!(
+            "letters.return_address is not set: the letter needs the line above the address"
+        ),
+        e => describe(e),
+    }
+}
+
+/// Writes the PDF next to its final name first, so a half-written file never appears.
+fn write_letters(
+    app: &App,
+    issued: &[amtsbote_core::auth::activation::AccessIssued],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let pdf = crate::letters::pdf(&app.settings, issued, app.now());
+    let tmp = out.with_extension("pdf.part");
+    // The letters hold activation codes: readable by the operator only.
+    let mut file = {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?
+    };
+    std::io::Write::write_all(&mut file, &pdf)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(file);
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
 fn describe(e: amtsbote_core::Error) -> anyhow::Error {
     use amtsbote_core::Error as E;
     match e {

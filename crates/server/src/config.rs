@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use amtsbote_core::settings::{
-    AccessSettings, AuthoritySettings, LimitSettings, LockoutSettings, MailSettings,
-    NotifySettings, ScanSettings, SecondFactorSettings, SessionSettings, Settings,
+    AccessSettings, AuthoritySettings, LetterSettings, LimitSettings, LockoutSettings,
+    MailSettings, NotifySettings, ScanSettings, SecondFactorSettings, SessionSettings, Settings,
     TemplateSettings,
 };
 use figment::Figment;
@@ -26,6 +26,7 @@ pub struct Config {
     pub sessions: SessionSettings,
     pub lockout: LockoutSettings,
     pub second_factor: SecondFactorSettings,
+    pub letters: LetterSettings,
     pub scan: ScanSettings,
     pub mail: MailSettings,
     pub notify: NotifySettings,
@@ -180,6 +181,9 @@ impl Config {
         if self.notify.max_attempts == 0 {
             anyhow::bail!("notify.max_attempts must be at least 1");
         }
+        if self.letters.activation_days == 0 {
+            anyhow::bail!("letters.activation_days must be at least 1");
+        }
         if self.notify.retry_seconds == 0 {
             anyhow::bail!("notify.retry_seconds must be at least 1");
         }
@@ -216,6 +220,7 @@ impl Config {
             sessions: self.sessions.clone(),
             lockout: self.lockout.clone(),
             second_factor: self.second_factor.clone(),
+            letters: self.letters.clone(),
             scan: self.scan.clone(),
             mail: self.mail.clone(),
             notify: self.notify.clone(),

@@ -4,5 +4,6 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod dav_door;
+pub mod letters;
 pub mod startup;
 pub mod web;

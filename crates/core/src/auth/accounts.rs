@@ -24,6 +24,8 @@ pub struct Account {
     pub created_at: i64,
     pub last_login_at: Option<i64>,
     pub deliveries_seen_at: i64,
+    /// Until when the pending one-time password (activation code) signs in.
+    pub activation_expires_at: Option<i64>,
 }
 
 /// `SELECT <the columns of Account> FROM accounts <rest>`: one column list for every
@@ -31,7 +33,7 @@ pub struct Account {
 macro_rules! select_accounts {
     ($rest:literal) => {
         concat!(
-            "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at FROM accounts ",
+            "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at, activation_expires_at FROM accounts ",
             $rest
         )
     };
@@ -201,7 +203,7 @@ impl App {
         let mut tx = self.db.begin_write().await?;
         let inserted = self
             .db
-            .q("INSERT INTO accounts (id, login, login_key, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?, NULL, ?)")
+            .q("INSERT INTO accounts (id, login, login_key, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at, activation_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?, NULL, ?, ?)")
             .bind(id)
             .bind(login.clone())
             .bind(login.to_lowercase())
@@ -213,6 +215,7 @@ impl App {
             .bind(hash)
             .bind(now)
             .bind(now)
+            .bind(self.activation_expiry())
             .execute(&mut *tx)
             .await;
         match inserted {
@@ -296,6 +299,19 @@ impl App {
             None => true,
         };
         match found {
+            Some(account)
+                if ok
+                    && account.must_change_password()
+                    && account
+                        .activation_expires_at
+                        .is_some_and(|until| until < self.now()) =>
+            {
+                // The right code, but too late: say so (it tells nothing a guesser
+                // could use, as only the right code gets here), and whom to call.
+                self.audit_failed_login(login, "login", "activation code expired", ip)
+                    .await?;
+                Err(Error::ActivationExpired)
+            }
             Some(account) if ok && account.is_active() && member_active => {
                 self.attempt_succeeded(login).await?;
                 self.rehash_if_outdated(&account, pw).await;
@@ -345,6 +361,11 @@ impl App {
             .detail(reason)
             .ip(ip);
         self.audit(self.db.pool(), ev).await
+    }
+
+    /// Until when a one-time password issued now signs in.
+    pub(crate) fn activation_expiry(&self) -> i64 {
+        self.now() + i64::from(self.settings.letters.activation_days.max(1)) * 86_400_000
     }
 
     /// The password rules, with the authority's names among the guessable words.
@@ -399,7 +420,7 @@ impl App {
         let hash = hash_blocking(new.to_string()).await?;
         let mut tx = self.db.begin_write().await?;
         self.db
-            .q("UPDATE accounts SET password_hash = ?, must_change_password = 0 WHERE id = ?")
+            .q("UPDATE accounts SET password_hash = ?, must_change_password = 0, activation_expires_at = NULL WHERE id = ?")
             .bind(hash)
             .bind(account_id)
             .execute(&mut *tx)
@@ -433,7 +454,7 @@ impl App {
         let hash = hash_blocking(new.to_string()).await?;
         let mut tx = self.db.begin_write().await?;
         self.db
-            .q("UPDATE accounts SET password_hash = ?, must_change_password = 0 WHERE id = ?")
+            .q("UPDATE accounts SET password_hash = ?, must_change_password = 0, activation_expires_at = NULL WHERE id = ?")
             .bind(hash)
             .bind(account.id)
             .execute(&mut *tx)
@@ -450,6 +471,20 @@ impl App {
 
     /// Issues a new one-time password and ends all sessions of the account.
     pub async fn reset_password(&self, actor: &Actor, account_id: i64) -> Result<String> {
+        self.issue_one_time_password(actor, account_id, "password.reset", None)
+            .await
+    }
+
+    /// A new one-time password (activation code) for an account: the old one and all
+    /// sessions end, and it signs in for `letters.activation_days`. Admins only.
+    /// `then` runs in the same transaction (the link mail of a letter).
+    pub(crate) async fn issue_one_time_password(
+        &self,
+        actor: &Actor,
+        account_id: i64,
+        action: &'static str,
+        then: Option<&'static str>,
+    ) -> Result<String> {
         if !actor.is_admin() {
             return Err(Error::Forbidden("admin only"));
         }
@@ -461,22 +496,23 @@ impl App {
         let hash = hash_blocking(otp.clone()).await?;
         let mut tx = self.db.begin_write().await?;
         self.db
-            .q("UPDATE accounts SET password_hash = ?, must_change_password = 1 WHERE id = ?")
+            .q("UPDATE accounts SET password_hash = ?, must_change_password = 1, activation_expires_at = ? WHERE id = ?")
             .bind(hash)
+            .bind(self.activation_expiry())
             .bind(account.id)
             .execute(&mut *tx)
             .await?;
         self.revoke_sessions_in(&mut tx, account.id).await?;
-        self.audit(
-            &mut *tx,
-            AuditEvent::new(
-                actor,
-                "password.reset",
-                format!("account:{}", account.login),
-            ),
-        )
-        .await?;
+        let mut ev = AuditEvent::new(actor, action, format!("account:{}", account.login));
+        if let Some(m) = account.member_id {
+            ev = ev.member(m);
+        }
+        self.audit(&mut *tx, ev).await?;
+        if let Some(kind) = then {
+            self.notify_account(&mut tx, kind, account.id).await?;
+        }
         tx.commit().await?;
+        self.basic_cache.forget(account.id);
         Ok(otp)
     }
 

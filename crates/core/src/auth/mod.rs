@@ -1,4 +1,5 @@
 pub mod accounts;
+pub mod activation;
 pub mod actor;
 pub mod app_passwords;
 pub mod basic;

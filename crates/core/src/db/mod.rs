@@ -206,13 +206,15 @@ fn sqlite_options(options: AnyPoolOptions) -> AnyPoolOptions {
     // (a small upload makes some twenty-five).
     options.test_before_acquire(false).after_connect(|conn, _| {
         Box::pin(async move {
+            // The wait for a lock comes first: another process (the CLI next to a
+            // running server) may hold the database while the journal mode is set.
             for pragma in [
+                "PRAGMA busy_timeout = 10000",
                 "PRAGMA journal_mode = WAL",
                 // FULL: a commit the user was told about survives a power loss (NORMAL in
                 // WAL mode may lose the last transactions).
                 "PRAGMA synchronous = FULL",
                 "PRAGMA foreign_keys = ON",
-                "PRAGMA busy_timeout = 10000",
                 // 512 KiB of page cache per connection instead of 2 MiB: the database
                 // file sits in the OS page cache anyway, and nine connections with 2 MiB
                 // each were a third of the server's memory under load.

@@ -266,7 +266,10 @@ impl App {
         let Some(account) = self.account_by_id(account_id).await? else {
             return Ok(Vec::new());
         };
-        if matches!(template, Some(Template::SecondFactorReset)) {
+        if matches!(
+            template,
+            Some(Template::SecondFactorReset | Template::AccessLink)
+        ) {
             return Ok(items);
         }
         let Some(actor) = account.actor().filter(|_| account.is_active()) else {
@@ -424,6 +427,9 @@ impl App {
             }
             Template::SecondFactorReset => {
                 v.insert("Link", Value::link(&format!("{base}/security")));
+            }
+            Template::AccessLink => {
+                v.insert("Link", Value::link(&format!("{base}/login")));
             }
             Template::ScannerUnavailable => {
                 v.insert("Link", Value::link(&format!("{base}/")));
@@ -652,9 +658,10 @@ fn require_admin(actor: &Actor) -> Result<()> {
 /// Documents are counted once each, however often they were replaced in the window.
 fn count_documents(template: Template, items: &[ItemRow]) -> usize {
     match template {
-        Template::UploadInfected | Template::ScannerUnavailable | Template::SecondFactorReset => {
-            items.len()
-        }
+        Template::UploadInfected
+        | Template::ScannerUnavailable
+        | Template::SecondFactorReset
+        | Template::AccessLink => items.len(),
         _ => {
             let mut ids: Vec<i64> = items.iter().filter_map(|i| i.node_id).collect();
             ids.sort_unstable();

@@ -15,8 +15,8 @@ use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::notify::outbox::{
-    AccountEvent, DocumentEvent, NEW_DOCUMENT, OutboxRow, SCANNER_UNAVAILABLE, SECOND_FACTOR_RESET,
-    UPLOAD_INFECTED,
+    ACCESS_LINK, AccountEvent, DocumentEvent, NEW_DOCUMENT, OutboxRow, SCANNER_UNAVAILABLE,
+    SECOND_FACTOR_RESET, UPLOAD_INFECTED,
 };
 use crate::notify::recipients::Recipient;
 use crate::notify::templates::Template;
@@ -281,13 +281,17 @@ impl App {
                     batched: false,
                 },
             )),
-            SECOND_FACTOR_RESET => {
+            SECOND_FACTOR_RESET | ACCESS_LINK => {
                 let a: AccountEvent = serde_json::from_str(&event.payload)
-                    .map_err(|_| Error::Invalid("second_factor_reset payload"))?;
+                    .map_err(|_| Error::Invalid("account event payload"))?;
                 Ok((
                     self.account_recipient(a.account_id).await?,
                     Filing {
-                        template: Template::SecondFactorReset,
+                        template: if event.kind == ACCESS_LINK {
+                            Template::AccessLink
+                        } else {
+                            Template::SecondFactorReset
+                        },
                         member_id: 0,
                         space_id: None,
                         folder_id: None,

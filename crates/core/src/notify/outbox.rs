@@ -28,6 +28,7 @@ pub const NEW_DOCUMENT: &str = "new_document";
 pub const UPLOAD_INFECTED: &str = "upload_infected";
 pub const SCANNER_UNAVAILABLE: &str = "scanner_unavailable";
 pub const SECOND_FACTOR_RESET: &str = "second_factor_reset";
+pub const ACCESS_LINK: &str = "access_link";
 
 /// An event about one account, for its holder (payload of account notices).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -24,6 +24,8 @@ pub enum Template {
     ScannerUnavailable,
     /// To an account's holder: an admin removed their second factor.
     SecondFactorReset,
+    /// To an account's holder: the access data comes by post; here is the link.
+    AccessLink,
 }
 
 const COMMON: &[&str] = &[
@@ -36,13 +38,14 @@ const COMMON: &[&str] = &[
 ];
 
 impl Template {
-    pub const ALL: [Template; 6] = [
+    pub const ALL: [Template; 7] = [
         Template::MemberDocuments,
         Template::AuthorityDocuments,
         Template::AuthorityDigest,
         Template::UploadInfected,
         Template::ScannerUnavailable,
         Template::SecondFactorReset,
+        Template::AccessLink,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Template {
             Template::UploadInfected => "upload_infected",
             Template::ScannerUnavailable => "scanner_unavailable",
             Template::SecondFactorReset => "second_factor_reset",
+            Template::AccessLink => "access_link",
         }
     }
 
@@ -68,7 +72,7 @@ impl Template {
             Template::AuthorityDigest => &["Liste"],
             Template::UploadInfected => &["Mitglied", "Mitgliedsnummer", "Befunde"],
             Template::ScannerUnavailable => &["Seit", "Grund", "Folge"],
-            Template::SecondFactorReset => &[],
+            Template::SecondFactorReset | Template::AccessLink => &[],
         }
     }
 
@@ -103,6 +107,8 @@ impl Template {
             }
             (Template::SecondFactorReset, De) => include_str!("texts/second_factor_reset.de.txt"),
             (Template::SecondFactorReset, En) => include_str!("texts/second_factor_reset.en.txt"),
+            (Template::AccessLink, De) => include_str!("texts/access_link.de.txt"),
+            (Template::AccessLink, En) => include_str!("texts/access_link.en.txt"),
         }
     }
 }
@@ -500,7 +506,7 @@ mod tests {
     #[test]
     fn every_built_in_text_parses_in_both_languages() {
         let texts = Texts::load(&NotifySettings::default()).expect("texts");
-        assert_eq!(texts.map.len(), 12);
+        assert_eq!(texts.map.len(), 14);
         assert!(texts.overridden.is_empty());
     }
 

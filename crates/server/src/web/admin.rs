@@ -45,6 +45,18 @@ fn id(user: &CurrentUser, raw: &str) -> Result<i64, WebError> {
     raw.parse::<i64>().map_err(|_| user.err(Error::NotFound))
 }
 
+/// The gate of every admin form acting on one record: admins only (404 for others),
+/// the form's CSRF token, and the record's id from the path.
+pub(super) fn admin_form_for(
+    user: &CurrentUser,
+    csrf: &str,
+    raw_id: &str,
+) -> Result<i64, WebError> {
+    require_admin(user)?;
+    user.check_csrf(csrf)?;
+    id(user, raw_id)
+}
+
 #[derive(Deserialize, Default)]
 pub struct MemberForm {
     #[serde(default)]

@@ -347,6 +347,21 @@ pub async fn login(
                 StatusCode::UNAUTHORIZED,
             );
         }
+        Err(Error::ActivationExpired) => {
+            let message = format!(
+                "{} {}",
+                lang.t("err-activation-expired"),
+                st.app.settings.authority.contact
+            );
+            return login_page(
+                &st,
+                c,
+                f.login,
+                next,
+                Some(message),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
         Err(e @ Error::TooManyAttempts { .. }) => {
             let mut r = login_page(
                 &st,

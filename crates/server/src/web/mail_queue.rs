@@ -1,14 +1,13 @@
 //! "E-Mail-Versand" for admins: notifications waiting or being retried, and dead letters
 //! with their error, which an admin can send again. Everyone else gets 404.
 
-use amtsbote_core::Error;
 use amtsbote_core::notify::deliver::MailRow;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::admin::{member_labels, require_admin};
+use super::admin::{admin_form_for, member_labels, require_admin};
 use super::auth::{CsrfForm, CurrentUser};
 use super::errors::{IdPath, WebError, render};
 use super::home::{NoticeQuery, notice_text};
@@ -73,9 +72,7 @@ pub async fn retry(
     IdPath(id): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
-    user.check_csrf(&f.csrf)?;
-    let id: i64 = id.parse().map_err(|_| user.err(Error::NotFound))?;
+    let id = admin_form_for(&user, &f.csrf, &id)?;
     st.app
         .retry_mail(&user.actor, id, user.ip.clone())
         .await

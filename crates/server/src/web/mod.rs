@@ -1,5 +1,6 @@
 //! The browser door: server-rendered pages (askama), German first, no JavaScript needed.
 
+pub mod access_letters;
 pub mod admin;
 pub mod app_passwords;
 pub mod auth;
@@ -79,6 +80,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
         .route("/admin/accounts/{account}/reset", post(admin::account_reset))
         .route("/admin/accounts/{account}/sessions/end", post(sessions::end_all_of))
+        .route("/admin/accounts/{account}/letter", post(access_letters::one))
+        .route("/admin/activation", get(access_letters::list))
+        .route("/admin/activation/letters", post(access_letters::batch))
         .route("/admin/accounts/{account}/second-factor/reset", post(second_factor::admin_reset))
         .route("/sessions", get(sessions::list))
         .route("/sessions/end", post(sessions::end))

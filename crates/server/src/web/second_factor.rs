@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::admin::require_admin;
+use super::admin::admin_form_for;
 use super::auth::{CsrfForm, CurrentUser, local_path, with_next};
 use super::cookies;
 use super::errors::{IdPath, WebError, describe, render};
@@ -332,9 +332,7 @@ pub async fn admin_reset(
     IdPath(account): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
-    user.check_csrf(&f.csrf)?;
-    let aid: i64 = account.parse().map_err(|_| user.err(Error::NotFound))?;
+    let aid = admin_form_for(&user, &f.csrf, &account)?;
     st.app
         .reset_second_factor(&user.actor, aid, user.ip.clone())
         .await

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::admin::require_admin;
+use super::admin::admin_form_for;
 use super::auth::CurrentUser;
 use super::errors::{IdPath, WebError, render};
 use super::home::{NoticeQuery, notice_text};
@@ -114,11 +114,7 @@ pub async fn end_all_of(
     IdPath(account): IdPath<String>,
     Form(f): Form<EndForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
-    user.check_csrf(&f.csrf)?;
-    let aid: i64 = account
-        .parse()
-        .map_err(|_| user.err(amtsbote_core::Error::NotFound))?;
+    let aid = admin_form_for(&user, &f.csrf, &account)?;
     st.app
         .account_by_id(aid)
         .await

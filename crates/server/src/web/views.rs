@@ -333,3 +333,20 @@ pub struct SecurityPage {
     pub codes_left: String,
     pub error: Option<String>,
 }
+
+#[derive(Template)]
+#[template(path = "activation.html")]
+pub struct ActivationPage {
+    pub c: Ctx,
+    pub rows: Vec<ActivationRow>,
+    /// Whether `letters.return_address` is set (letters can be printed).
+    pub configured: bool,
+}
+
+pub struct ActivationRow {
+    pub account: Account,
+    pub member: String,
+    pub since: String,
+    pub expires: String,
+    pub expired: bool,
+}

@@ -14,8 +14,8 @@ use amtsbote_core::auth::accounts::{AccountKind, NewAccount};
 use amtsbote_core::clock::ManualClock;
 use amtsbote_core::members::{Member, MemberInput};
 use amtsbote_core::settings::{
-    LockoutSettings, MailSettings, NotifySettings, ScanMode, ScanSettings, SecondFactorSettings,
-    TemplateSettings,
+    LetterSettings, LockoutSettings, MailSettings, NotifySettings, ScanMode, ScanSettings,
+    SecondFactorSettings, TemplateSettings,
 };
 use amtsbote_core::spaces::Space;
 use amtsbote_core::{App, StaffRole};
@@ -43,6 +43,7 @@ pub struct Opts {
     pub template: TemplateSettings,
     pub lockout: LockoutSettings,
     pub second_factor: SecondFactorSettings,
+    pub letters: LetterSettings,
 }
 
 impl Default for Opts {
@@ -61,6 +62,7 @@ impl Default for Opts {
             template: TemplateSettings::default(),
             lockout: LockoutSettings::default(),
             second_factor: SecondFactorSettings::default(),
+            letters: LetterSettings::default(),
         }
     }
 }
@@ -146,6 +148,7 @@ pub fn config(dir: &std::path::Path, db_url: &str, opts: &Opts) -> Config {
     cfg.template = opts.template.clone();
     cfg.lockout = opts.lockout.clone();
     cfg.second_factor = opts.second_factor.clone();
+    cfg.letters = opts.letters.clone();
     cfg
 }
 

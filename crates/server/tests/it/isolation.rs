@@ -939,6 +939,21 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             "end user.a's session by its id",
         ),
         row(
+            Some(("POST", "/admin/accounts/{account}/letter")),
+            Req::Post(format!("/admin/accounts/{ua}/letter"), f(&[])),
+            "print user.a's access letter (a new code)",
+        ),
+        row(
+            Some(("GET", "/admin/activation")),
+            Req::Get("/admin/activation".into()),
+            "accounts not yet activated",
+        ),
+        row(
+            Some(("POST", "/admin/activation/letters")),
+            Req::Post("/admin/activation/letters".into(), f(&[])),
+            "print every pending access letter",
+        ),
+        row(
             Some(("POST", "/admin/accounts/{account}/second-factor/reset")),
             Req::Post(format!("/admin/accounts/{ua}/second-factor/reset"), f(&[])),
             "remove user.a's second factor",

@@ -12,6 +12,7 @@ mod copy;
 mod dav;
 mod hostile;
 mod isolation;
+mod letters;
 mod lockout;
 mod mail;
 mod notify;
