@@ -116,6 +116,7 @@ impl Error {
             Error::InvalidName(e) => e.message_key(),
             Error::Invalid(what) => match *what {
                 "login" => "err-field-login",
+                "login taken" => "err-login-taken",
                 "email" => "err-field-email",
                 "display_name" | "member name" | "team name" => "err-field-name",
                 "member number" => "err-field-number",

@@ -128,7 +128,7 @@ pub fn validate_email(raw: &str) -> Result<String> {
     Ok(email.to_string())
 }
 
-fn validate_display_name(raw: &str) -> Result<String> {
+pub fn validate_display_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(Error::Invalid("display_name"));

@@ -70,3 +70,60 @@ impl App {
             .await?)
     }
 }
+
+/// A member user to create together with their member.
+#[derive(Debug, Clone)]
+pub struct NewMemberUser {
+    pub login: String,
+    pub display_name: String,
+    pub email: String,
+}
+
+impl App {
+    /// Admin: a member with its space and its users in one step (the service staff's
+    /// onboarding form). Every user is checked first (names, addresses, free and
+    /// distinct logins), so a mistake creates nothing; the users' access letters are
+    /// printed afterwards ("Zugänge").
+    pub async fn create_member_with_users(
+        &self,
+        actor: &Actor,
+        input: crate::members::MemberInput,
+        users: &[NewMemberUser],
+    ) -> Result<(Member, Vec<Account>)> {
+        use crate::auth::accounts::{
+            AccountKind, NewAccount, validate_display_name, validate_email, validate_login,
+        };
+        if !actor.is_admin() {
+            return Err(Error::Forbidden("admin only"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in users {
+            let login = validate_login(&u.login)?;
+            validate_email(&u.email)?;
+            validate_display_name(&u.display_name)?;
+            if !seen.insert(login.to_lowercase()) || self.account_by_login(&login).await?.is_some()
+            {
+                return Err(Error::Invalid("login taken"));
+            }
+        }
+        let member = self.create_member(actor, input).await?;
+        let mut accounts = Vec::with_capacity(users.len());
+        for u in users {
+            let (account, _unused_code) = self
+                .create_account(
+                    actor,
+                    NewAccount {
+                        login: u.login.clone(),
+                        display_name: u.display_name.clone(),
+                        email: u.email.clone(),
+                        kind: AccountKind::MemberUser {
+                            member_id: member.id,
+                        },
+                    },
+                )
+                .await?;
+            accounts.push(account);
+        }
+        Ok((member, accounts))
+    }
+}

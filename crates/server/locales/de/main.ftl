@@ -321,3 +321,7 @@ activation-col-since = Zugang noch nicht aktiviert seit
 activation-col-expires = Code gültig bis
 activation-expired = abgelaufen
 activation-batch = Zugangsbriefe für alle erstellen (ein PDF, neue Codes)
+field-member-users = Benutzerkonten der Personalsachbearbeitung
+field-member-users-hint = Eine Person je Zeile: Benutzername; Name; E-Mail-Adresse (zum Beispiel: p.personal; Petra Personal; personal@musterstadt.example). Die Zugangsbriefe drucken Sie danach unter „Zugänge“.
+err-member-users-line = Die Benutzerkonten in Zeile { $line } sind nicht vollständig. Bitte geben Sie je Zeile Benutzername; Name; E-Mail-Adresse an. Es wurde nichts angelegt.
+member-users-saved = Das Mitglied und seine Benutzerkonten wurden angelegt. Drucken Sie jetzt die Zugangsbriefe unter „Zugänge“.

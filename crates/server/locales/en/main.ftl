@@ -321,3 +321,7 @@ activation-col-since = Not activated since
 activation-col-expires = Code valid until
 activation-expired = expired
 activation-batch = Make access letters for all (one PDF, new codes)
+field-member-users = User accounts of the member's HR clerks
+field-member-users-hint = One person per line: user name; name; e-mail address (for example: p.personal; Petra Personal; personal@musterstadt.example). Print the access letters afterwards under "Access".
+err-member-users-line = The user accounts in line { $line } are incomplete. Please give user name; name; e-mail address per line. Nothing was created.
+member-users-saved = The member and its user accounts have been created. Now print the access letters under "Access".

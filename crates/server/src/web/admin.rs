@@ -71,6 +71,9 @@ pub struct MemberForm {
     emails: String,
     #[serde(default)]
     authority_emails: String,
+    /// New member only: its users, one per line: login; name; e-mail.
+    #[serde(default)]
+    users: String,
     active: Option<String>,
 }
 
@@ -94,6 +97,31 @@ impl MemberForm {
                 .collect(),
         }
     }
+}
+
+/// The users typed into the new-member form, one per line as "login; name; e-mail"
+/// (tabs work too, for lines pasted from a spreadsheet). Err: the first bad line's number.
+fn member_users_of(
+    text: &str,
+) -> Result<Vec<amtsbote_core::auth::activation::NewMemberUser>, usize> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parts: Vec<&str> = line.trim().split([';', '\t']).map(str::trim).collect();
+        match parts.as_slice() {
+            [login, name, email] if !login.is_empty() && !name.is_empty() => {
+                out.push(amtsbote_core::auth::activation::NewMemberUser {
+                    login: login.to_string(),
+                    display_name: name.to_string(),
+                    email: email.to_string(),
+                })
+            }
+            _ => return Err(i + 1),
+        }
+    }
+    Ok(out)
 }
 
 fn member_error_key(e: &Error) -> &'static str {
@@ -153,6 +181,7 @@ async fn member_page(
         address: form.address.clone(),
         emails: form.emails.clone(),
         authority_emails: form.authority_emails.clone(),
+        new_users: form.users.clone(),
         active: member
             .as_ref()
             .map(|m| {
@@ -187,8 +216,28 @@ pub async fn member_create(
 ) -> Result<Response, WebError> {
     require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
-    match st.app.create_member(&user.actor, f.input()).await {
-        Ok(m) => Ok(
+    let users = match member_users_of(&f.users) {
+        Ok(u) => u,
+        Err(line) => {
+            let msg = user
+                .lang()
+                .ta("err-member-users-line", &[("line", line.to_string())]);
+            let mut r = render(member_page(&st, &user, None, &f, Some(msg), None).await?)?;
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(r);
+        }
+    };
+    match st
+        .app
+        .create_member_with_users(&user.actor, f.input(), &users)
+        .await
+    {
+        Ok((m, accounts)) if !accounts.is_empty() => Ok(Redirect::to(&format!(
+            "/admin/members/{}?notice=member-users-saved",
+            m.id
+        ))
+        .into_response()),
+        Ok((m, _)) => Ok(
             Redirect::to(&format!("/admin/members/{}?notice=member-saved", m.id)).into_response(),
         ),
         Err(e) if matches!(e.kind(), ErrorKind::BadInput | ErrorKind::Conflict) => {
@@ -222,6 +271,7 @@ pub async fn member_edit_form(
         address: m.postal_address.clone(),
         emails: m.emails.clone(),
         authority_emails: m.authority_emails.clone(),
+        users: String::new(),
         active: m.is_active().then(|| "1".into()),
     };
     render(member_page(&st, &user, Some(mid), &form, None, notice_text(&user, &q)).await?)

@@ -19,6 +19,7 @@ pub const NOTICES: &[&str] = &[
     "node-deleted",
     "saved",
     "member-saved",
+    "member-users-saved",
     "app-password-revoked",
     "mail-retried",
     "unlocked",

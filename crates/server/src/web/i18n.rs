@@ -181,6 +181,7 @@ mod tests {
             ("minutes", "x".to_string()),
             ("seconds", "x".to_string()),
             ("hour", "x".to_string()),
+            ("line", "x".to_string()),
         ];
         for k in &kd {
             assert_ne!(Lang::De.ta(k, &args), *k, "{k} does not resolve in de");

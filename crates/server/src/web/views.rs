@@ -142,6 +142,8 @@ pub struct MemberFormPage {
     pub address: String,
     pub emails: String,
     pub authority_emails: String,
+    /// New member only: the users typed in.
+    pub new_users: String,
     pub active: bool,
     pub error: Option<String>,
     pub users: Vec<Account>,

@@ -377,3 +377,64 @@ async fn letters_need_the_return_address() {
     assert!(!out.exists());
     t.finish().await;
 }
+
+/// The service staff's workflow: a member with its users in one form, then its letters.
+#[tokio::test]
+async fn a_member_and_its_users_in_one_form() {
+    let t = TestApp::spawn_with(letters_opts(None)).await;
+    let admin = t.login("admin").await;
+    let form = |users: &'static str, number: &'static str| {
+        vec![
+            ("number", number),
+            ("name", "Amt Seeland"),
+            ("address", "Seestraße 3\n15345 Seeland"),
+            ("emails", "post@seeland.example"),
+            ("users", users),
+        ]
+    };
+    // A bad line or a taken login name: nothing is created.
+    for (users, expected) in [
+        ("p.personal; Petra Personal", "Zeile 1"),
+        (
+            "p.personal; Petra Personal; p@seeland.example\nuser.a; Schon Vergeben; x@seeland.example",
+            "bereits vergeben",
+        ),
+    ] {
+        let r = admin.post("/admin/members", &form(users, "1003")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            r.text().await.expect("text").contains(expected),
+            "{expected}"
+        );
+        assert!(t.app.member_by_number("1003").await.expect("db").is_none());
+        assert!(
+            t.app
+                .account_by_login("p.personal")
+                .await
+                .expect("db")
+                .is_none()
+        );
+    }
+    let r = admin
+        .post(
+            "/admin/members",
+            &form(
+                "p.personal; Petra Personal; p@seeland.example\n\tk.kasse\tKarl Kasse\tk@seeland.example\n",
+                "1003",
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&r).ends_with("notice=member-users-saved"),
+        "{}",
+        location(&r)
+    );
+    let (_, page) = admin.page("/admin/activation").await;
+    assert!(
+        page.contains("p.personal") && page.contains("k.kasse"),
+        "{page}"
+    );
+    assert!(page.contains("1003 Amt Seeland"), "{page}");
+    t.finish().await;
+}
