@@ -325,3 +325,4 @@ field-member-users = Benutzerkonten der Personalsachbearbeitung
 field-member-users-hint = Eine Person je Zeile: Benutzername; Name; E-Mail-Adresse (zum Beispiel: p.personal; Petra Personal; personal@musterstadt.example). Die Zugangsbriefe drucken Sie danach unter „Zugänge“.
 err-member-users-line = Die Benutzerkonten in Zeile { $line } sind nicht vollständig. Bitte geben Sie je Zeile Benutzername; Name; E-Mail-Adresse an. Es wurde nichts angelegt.
 member-users-saved = Das Mitglied und seine Benutzerkonten wurden angelegt. Drucken Sie jetzt die Zugangsbriefe unter „Zugänge“.
+password-set-offer = Ihr Passwort ist gesetzt. Sichern Sie Ihre Anmeldung jetzt zusätzlich mit einem zweiten Faktor: Dann kann niemand Ihr Konto nutzen, der nur Ihr Passwort kennt.

@@ -325,3 +325,4 @@ field-member-users = User accounts of the member's HR clerks
 field-member-users-hint = One person per line: user name; name; e-mail address (for example: p.personal; Petra Personal; personal@musterstadt.example). Print the access letters afterwards under "Access".
 err-member-users-line = The user accounts in line { $line } are incomplete. Please give user name; name; e-mail address per line. Nothing was created.
 member-users-saved = The member and its user accounts have been created. Now print the access letters under "Access".
+password-set-offer = Your password is set. Now secure your sign-in with a second factor as well: then nobody who only knows your password can use your account.

@@ -516,6 +516,18 @@ pub async fn change_password(
         .await
     {
         Ok(()) if !next.is_empty() => Ok(Redirect::to(&next).into_response()),
+        // The first password of one's own (after the activation code): the second
+        // factor is offered next, where the account has none.
+        Ok(())
+            if user.account.must_change_password()
+                && !st
+                    .app
+                    .second_factor_enabled(user.account.id)
+                    .await
+                    .map_err(|e| user.err(e))? =>
+        {
+            Ok(Redirect::to("/security?notice=password-set-offer").into_response())
+        }
         Ok(()) => Ok(Redirect::to("/?notice=password-changed").into_response()),
         Err(Error::AuthFailed) => page("password-current-wrong", StatusCode::BAD_REQUEST),
         Err(e @ Error::WeakPassword(_)) => page(e.message_key(), StatusCode::BAD_REQUEST),

@@ -26,6 +26,7 @@ pub const NOTICES: &[&str] = &[
     "sessions-ended",
     "second-factor-disabled",
     "second-factor-reset",
+    "password-set-offer",
 ];
 
 #[derive(Deserialize, Default)]

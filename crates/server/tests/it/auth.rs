@@ -345,10 +345,12 @@ async fn one_time_password_forces_a_password_change() {
             ],
         )
         .await;
-    assert_redirect(&r, "/?notice=password-changed");
-    let (status, home) = b.page("/?notice=password-changed").await;
+    // The first password of one's own: the second factor is offered next.
+    assert_redirect(&r, "/security?notice=password-set-offer");
+    let (status, offer) = b.page("/security?notice=password-set-offer").await;
     assert_eq!(status, StatusCode::OK);
-    assert_shows(&home, "password-changed");
+    assert_shows(&offer, "password-set-offer");
+    assert_shows(&offer, "security-start-submit");
     let r = b
         .post(
             &format!("/spaces/{}/folders/{an}/mkdir", t.space_a.id),
