@@ -179,11 +179,22 @@ impl Db {
     pub async fn begin_write(&self) -> Result<Tx> {
         let tx = match self.backend {
             Backend::Sqlite => {
-                self.writer
-                    .as_ref()
-                    .unwrap_or(&self.pool)
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await?
+                let pool = self.writer.as_ref().unwrap_or(&self.pool);
+                // Another process on the same file (the CLI next to a running server)
+                // can make BEGIN IMMEDIATE fail at once with "database is locked",
+                // without SQLite's busy wait (which avoids deadlocks between readers
+                // turning writers). Such a start is tried again for a few seconds.
+                let mut tries = 0;
+                loop {
+                    match pool.begin_with("BEGIN IMMEDIATE").await {
+                        Ok(tx) => break tx,
+                        Err(e) if is_write_conflict(&e) && tries < 100 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
             Backend::Postgres | Backend::MySql => self.pool.begin().await?,
         };
