@@ -184,12 +184,11 @@ impl Db {
                 // can make BEGIN IMMEDIATE fail at once with "database is locked",
                 // without SQLite's busy wait (which avoids deadlocks between readers
                 // turning writers). Such a start is tried again for a few seconds.
-                let mut tries = 0;
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
                 loop {
                     match pool.begin_with("BEGIN IMMEDIATE").await {
                         Ok(tx) => break tx,
-                        Err(e) if is_write_conflict(&e) && tries < 100 => {
-                            tries += 1;
+                        Err(e) if is_write_conflict(&e) && std::time::Instant::now() < deadline => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                         Err(e) => return Err(e.into()),

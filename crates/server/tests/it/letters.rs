@@ -313,7 +313,9 @@ async fn everyone_not_yet_activated_gets_a_letter_in_one_pdf() {
     // The command line does the same, into a file only the operator can read, while
     // the server runs on the same database (on SQLite: two processes on one file).
     let out = dir.path().join("cli.pdf");
-    let run = Command::new(env!("CARGO_BIN_EXE_amtsbote"))
+    // Awaited, not blocking: the test's server shares this runtime and must go on
+    // (and finish its transactions) while the command runs.
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_amtsbote"))
         .arg("--data-dir")
         .arg(t.data_dir())
         .args(["letter", "batch", "--out"])
@@ -322,6 +324,7 @@ async fn everyone_not_yet_activated_gets_a_letter_in_one_pdf() {
         .env("AMTSBOTE_LETTERS__RETURN_ADDRESS", "KVBbg · 14410 Potsdam")
         .env("AMTSBOTE_SCAN__MODE", "off")
         .output()
+        .await
         .expect("run amtsbote");
     let (ok, stdout, stderr) = (
         run.status.success(),
