@@ -3,6 +3,7 @@
 # with the harness that produced shared/reference/perf-anchors.md (davbench.py).
 #
 #   bench/davbench.sh [RUNS]          # default 3 runs per server
+#   TESTS=small bench/davbench.sh 5   # only some of davbench.py's tests (comma-separated)
 #
 # Needs: python3, wrk, nginx-light + libnginx-mod-http-dav-ext, apache2 + apache2-utils
 # (Debian: apt-get install --no-install-recommends nginx-light libnginx-mod-http-dav-ext
@@ -16,6 +17,7 @@
 set -euo pipefail
 
 RUNS=${1:-3}
+TESTS=${TESTS:-big,small,propfind_10k,propfind_100_c32}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HARNESS=${DAVBENCH:-$ROOT/../shared/reference/davbench.py}
 CONFIGS=${DAVBENCH_CONFIGS:-$ROOT/../shared/reference/davbench-configs}
@@ -65,7 +67,7 @@ sleep 1
 
 run() { # name url user password pid
   echo "== $1" >&2
-  python3 "$HARNESS" --url "$2" --user "$3" --password "$4" --name "$1" --pid "$5" --runs "$RUNS" >>"$OUT"
+  python3 "$HARNESS" --url "$2" --user "$3" --password "$4" --name "$1" --pid "$5" --runs "$RUNS" --tests "$TESTS" >>"$OUT"
 }
 run nginx http://127.0.0.1:19082/dav/ bench bench "$(cat "$WORK/nginx/nginx.pid")"
 run apache http://127.0.0.1:19081/dav/ bench bench "$(cat "$WORK/apache/apache2.pid")"

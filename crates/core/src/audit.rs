@@ -126,6 +126,8 @@ pub struct AuditRow {
     pub source_ip: Option<String>,
 }
 
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
 impl App {
     /// Records an event through `exec` (a transaction, so it commits with its cause, or
     /// the pool for events that stand alone such as a failed log-in).
@@ -134,7 +136,7 @@ impl App {
         E: Executor<'e, Database = sqlx::Any>,
     {
         self.db
-            .q("INSERT INTO audit_log (at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .q(INSERT_AUDIT)
             .bind(self.now())
             .bind(ev.actor.kind)
             .bind(ev.actor.id)
@@ -148,6 +150,23 @@ impl App {
             .execute(exec)
             .await?;
         Ok(())
+    }
+
+    /// Adds the event to `batch`, so that it is written with the other statements of its
+    /// cause in one trip (see [`crate::db::Batch`]).
+    pub(crate) fn audit_in(&self, batch: &mut crate::db::Batch, ev: AuditEvent) {
+        batch
+            .push(INSERT_AUDIT)
+            .bind(self.now())
+            .bind(ev.actor.kind)
+            .bind(ev.actor.id)
+            .bind(ev.actor.label)
+            .bind(ev.action)
+            .bind(ev.target)
+            .bind(ev.member_id)
+            .bind(ev.outcome.as_str())
+            .bind(ev.detail)
+            .bind(ev.source_ip);
     }
 
     /// Newest audit entries first (admin view, tests).

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Transaction, Type};
 
 use crate::error::{Error, Result};
+
+mod group_commit;
 
 static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -56,6 +58,8 @@ pub struct Db {
     /// uploads most time is spent asleep. Queued here instead, each writer starts the
     /// moment the previous one commits.
     writer: Option<AnyPool>,
+    /// SQLite only: the task that lets concurrent write transactions share a commit.
+    committer: Option<group_commit::Committer>,
     backend: Backend,
 }
 
@@ -101,12 +105,16 @@ impl Db {
             ),
             Backend::Postgres => (options().max_connections(16).connect(&url).await?, None),
         };
-        let db = Self {
+        let mut db = Self {
             pool,
             writer,
+            committer: None,
             backend,
         };
         db.migrator().run(&db.pool).await?;
+        if backend == Backend::Sqlite {
+            db.committer = Some(group_commit::Committer::start(db.clone()));
+        }
         Ok(db)
     }
 
@@ -176,6 +184,36 @@ impl Db {
         }
     }
 
+    /// Statements to run together, in order, inside a transaction (see [`Batch`]).
+    pub fn batch(&self) -> Batch {
+        Batch {
+            backend: self.backend,
+            statements: Vec::new(),
+            merged: AnyArguments::default(),
+            error: None,
+        }
+    }
+
+    /// Runs `work` in a write transaction and commits it. On SQLite, work that arrives
+    /// while another transaction runs shares its commit (see `group_commit`); `work`
+    /// then runs on the committer's task and must own what it uses. The result is
+    /// returned once the commit is durable; a failing `work` changes nothing.
+    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> futures_util::future::BoxFuture<'t, Result<T>>
+            + Send
+            + 'static,
+    {
+        if let Some(committer) = &self.committer {
+            return committer.write(work).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let value = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
     pub async fn begin_write(&self) -> Result<Tx> {
         let tx = match self.backend {
             Backend::Sqlite => {
@@ -205,6 +243,89 @@ impl Db {
             w.close().await;
         }
         self.pool.close().await;
+    }
+}
+
+/// Statements that a use case writes one after the other, with no decision in between
+/// (the node row, the quota, the ETags, the outbox event and the audit entry of an
+/// upload). On SQLite they travel to the connection's thread as one multi-statement
+/// query: every trip there and back is a pair of thread switches, and inside a write
+/// transaction each trip delays the next writer. PostgreSQL and MySQL do not accept
+/// several statements with parameters in one prepared query, so there they run one by
+/// one, exactly as separate queries would. A failing statement stops the batch and its
+/// error is returned; the caller's transaction is then rolled back.
+pub struct Batch {
+    backend: Backend,
+    /// Each statement with its own arguments (PostgreSQL, MySQL).
+    statements: Vec<(&'static str, AnyArguments)>,
+    /// SQLite: the arguments of all statements in order, since the multi-statement
+    /// query takes its `?` values one after the other across the statements.
+    merged: AnyArguments,
+    /// The first value that could not be encoded; reported by `execute`.
+    error: Option<String>,
+}
+
+impl Batch {
+    /// Starts the next statement (portable dialect, `?` placeholders).
+    pub fn push(&mut self, sql: &'static str) -> &mut Self {
+        self.statements.push((sql, AnyArguments::default()));
+        self
+    }
+
+    /// Binds the next `?` of the statement last pushed.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, Any> + Type<Any> + 'static,
+    {
+        let args = match (self.backend, self.statements.last_mut()) {
+            (_, None) => {
+                self.error.get_or_insert_with(|| "bind before push".into());
+                return self;
+            }
+            (Backend::Sqlite, Some(_)) => &mut self.merged,
+            (_, Some((_, args))) => args,
+        };
+        if let Err(e) = args.add(value) {
+            self.error.get_or_insert_with(|| e.to_string());
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    pub async fn execute(self, tx: &mut Tx) -> Result<()> {
+        if let Some(e) = self.error {
+            return Err(Error::Internal(format!("batch: {e}")));
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let mut sql = String::new();
+                for (part, _) in &self.statements {
+                    sql.push_str(part);
+                    sql.push_str(";\n");
+                }
+                if !sql.is_empty() {
+                    sqlx::query_with(AssertSqlSafe(sql), self.merged)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            Backend::Postgres => {
+                for (part, args) in self.statements {
+                    sqlx::query_with(AssertSqlSafe(numbered_placeholders(part)), args)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            Backend::MySql => {
+                for (part, args) in self.statements {
+                    sqlx::query_with(part, args).execute(&mut **tx).await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::App;
-use crate::db::Tx;
+use crate::db::{Batch, Tx};
 use crate::error::{Error, Result};
 use crate::settings::Notify;
 use crate::spaces::SpaceAccess;
@@ -50,12 +50,19 @@ pub struct DocumentEvent {
     pub uploader_id: Option<i64>,
 }
 
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES (?, '', ?, 'pending', 0, ?, NULL, NULL, ?)";
+
+fn payload_of(payload: &impl Serialize) -> Result<String> {
+    serde_json::to_string(payload).map_err(|e| Error::Internal(e.to_string()))
+}
+
 impl App {
     /// Writes a `new_document` event in the transaction of the upload, if the folder's
     /// policy tells anybody.
-    pub(crate) async fn enqueue_new_document(
+    /// It joins the upload's other statements in `batch`.
+    pub(crate) fn enqueue_new_document(
         &self,
-        tx: &mut Tx,
+        batch: &mut Batch,
         access: &SpaceAccess,
         folder: &Node,
         node_id: i64,
@@ -74,7 +81,14 @@ impl App {
             notify,
             uploader_id: access.actor().account_id(),
         };
-        self.insert_outbox(tx, NEW_DOCUMENT, &event).await
+        let now = self.now();
+        batch
+            .push(INSERT_OUTBOX)
+            .bind(NEW_DOCUMENT)
+            .bind(payload_of(&event)?)
+            .bind(now)
+            .bind(now);
+        Ok(())
     }
 
     /// An event for the admins (an infected upload, a scanner outage), written in the
@@ -109,9 +123,9 @@ impl App {
     ) -> Result<()> {
         let now = self.now();
         self.db
-            .q("INSERT INTO outbox (kind, recipients, payload, status, attempts, next_attempt_at, lease_until, last_error, created_at) VALUES (?, '', ?, 'pending', 0, ?, NULL, NULL, ?)")
+            .q(INSERT_OUTBOX)
             .bind(kind)
-            .bind(serde_json::to_string(payload).map_err(|e| Error::Internal(e.to_string()))?)
+            .bind(payload_of(payload)?)
             .bind(now)
             .bind(now)
             .execute(&mut **tx)

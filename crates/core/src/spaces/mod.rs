@@ -28,7 +28,6 @@ macro_rules! select_spaces {
         )
     };
 }
-pub(crate) use select_spaces;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Space {
@@ -60,6 +59,9 @@ pub struct SpaceAccess {
     space: Space,
     member: Member,
     actor: Actor,
+    /// The root folder as read when the space was opened (a door that walks a path
+    /// starts here instead of reading it again).
+    root: Node,
 }
 
 impl SpaceAccess {
@@ -77,6 +79,9 @@ impl SpaceAccess {
     }
     pub fn root_id(&self) -> i64 {
         self.space.root_id
+    }
+    pub fn root(&self) -> &Node {
+        &self.root
     }
 }
 
@@ -167,6 +172,10 @@ impl App {
     /// found, exactly like one that does not exist.
     pub async fn open_space(&self, actor: &Actor, space_id: i64) -> Result<SpaceAccess> {
         let space = self.space_by_id(space_id).await?.ok_or(Error::NotFound)?;
+        self.open(actor, space).await
+    }
+
+    async fn open(&self, actor: &Actor, space: Space) -> Result<SpaceAccess> {
         let root = self.node_unchecked(space.id, space.root_id).await?;
         self.can(actor, permissions::Action::Read, &root, space.member_id)
             .await?;
@@ -178,6 +187,7 @@ impl App {
             space,
             member,
             actor: actor.clone(),
+            root,
         })
     }
 
@@ -211,7 +221,7 @@ impl App {
             .space_of_member(*member_id)
             .await?
             .ok_or(Error::NotFound)?;
-        self.open_space(actor, space.id).await
+        self.open(actor, space).await
     }
 
     pub(crate) async fn node_unchecked(&self, space_id: i64, node_id: i64) -> Result<Node> {

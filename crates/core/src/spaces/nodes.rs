@@ -3,7 +3,7 @@
 
 use crate::App;
 use crate::audit::AuditEvent;
-use crate::db::{Tx, is_unique_violation};
+use crate::db::{Batch, Tx, is_unique_violation};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::spaces::SpaceAccess;
@@ -132,6 +132,42 @@ pub(crate) async fn child_by_key(
         .await?)
 }
 
+/// A folder and its child with the name key `key`, if any, in one query: the two
+/// things every upload checks, before the bytes and again inside its transaction. The
+/// space is checked on the rows rather than in the query, so that the planner takes the
+/// primary key and the sibling index instead of scanning the space.
+pub(crate) async fn folder_and_child<'e, E>(
+    app: &App,
+    exec: E,
+    space_id: i64,
+    folder_id: i64,
+    key: &str,
+) -> Result<(Node, Option<Node>)>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = app
+        .db
+        .qa::<Node>(select_nodes!(
+            "WHERE id = ? OR (parent_id = ? AND name_key = ?)"
+        ))
+        .bind(folder_id)
+        .bind(folder_id)
+        .bind(key.to_string())
+        .fetch_all(exec)
+        .await?;
+    let mut folder = None;
+    let mut child = None;
+    for n in rows.into_iter().filter(|n| n.space_id == space_id) {
+        if n.id == folder_id {
+            folder = Some(n);
+        } else {
+            child = Some(n);
+        }
+    }
+    Ok((folder.ok_or(Error::NotFound)?, child))
+}
+
 /// Takes the space's row lock first thing in every transaction that changes the space's
 /// tree. Concurrent changes in one space then queue up instead of deadlocking (InnoDB
 /// takes shared locks on parent rows for the foreign key and later needs exclusive ones
@@ -173,7 +209,7 @@ pub(crate) async fn touch_ancestors(
     // (parents are always in their children's space); a `space_id` test on the outer
     // UPDATE made SQLite scan the whole space instead of the few ids.
     app.db
-        .q("UPDATE nodes SET etag = ? WHERE id IN (SELECT id FROM (WITH RECURSIVE chain (id, depth) AS (SELECT id, 0 FROM nodes WHERE space_id = ? AND id = ? UNION ALL SELECT n.parent_id, chain.depth + 1 FROM nodes n JOIN chain ON n.id = chain.id WHERE n.parent_id IS NOT NULL AND chain.depth < 1000) SELECT id FROM chain) AS ancestors)")
+        .q(TOUCH_ANCESTORS)
         .bind(ids::etag())
         .bind(space_id)
         .bind(folder_id)
@@ -181,6 +217,17 @@ pub(crate) async fn touch_ancestors(
         .await?;
     Ok(())
 }
+
+/// [`touch_ancestors`] as one statement of a [`Batch`].
+pub(crate) fn touch_ancestors_in(batch: &mut Batch, space_id: i64, folder_id: i64) {
+    batch
+        .push(TOUCH_ANCESTORS)
+        .bind(ids::etag())
+        .bind(space_id)
+        .bind(folder_id);
+}
+
+const TOUCH_ANCESTORS: &str = "UPDATE nodes SET etag = ? WHERE id IN (SELECT id FROM (WITH RECURSIVE chain (id, depth) AS (SELECT id, 0 FROM nodes WHERE space_id = ? AND id = ? UNION ALL SELECT n.parent_id, chain.depth + 1 FROM nodes n JOIN chain ON n.id = chain.id WHERE n.parent_id IS NOT NULL AND chain.depth < 1000) SELECT id FROM chain) AS ancestors)";
 
 /// What removing a node's rows frees: its bytes (content and kept versions) and the
 /// blobs to remove once the transaction has committed.

@@ -39,7 +39,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn purge_staging(&self, max_age_ms: u64) -> io::Result<usize>;
 }
 
-/// Local-disk store: `<root>/blobs/<2 hex>/<id>` and `<root>/staging/<id>.part`.
+/// Local-disk store: `<root>/blobs/<2 hex>/<id>`. While being written, a large upload
+/// is `<root>/staging/<id>.part` and a small one `<root>/blobs/<2 hex>/<id>.part`.
 #[derive(Debug, Clone)]
 pub struct LocalDisk {
     root: PathBuf,
@@ -55,8 +56,26 @@ fn valid_id(id: &str) -> bool {
 impl LocalDisk {
     pub async fn open_dir(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
-        fs::create_dir_all(root.join("blobs")).await?;
         fs::create_dir_all(root.join("staging")).await?;
+        // All shard directories up front, made durable once: a commit then never
+        // creates one, and needs no check whether it exists.
+        let blobs = root.join("blobs");
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let mut made = false;
+            for shard in 0..=255u8 {
+                let dir = blobs.join(format!("{shard:02x}"));
+                if !dir.is_dir() {
+                    std::fs::create_dir_all(&dir)?;
+                    made = true;
+                }
+            }
+            if made {
+                std::fs::File::open(&blobs)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)??;
         Ok(Self { root })
     }
 
@@ -86,7 +105,10 @@ struct LocalStaged {
     /// Whether a staging file may exist (for Drop to remove).
     on_disk: bool,
     id: String,
+    /// Where the bytes go once they outgrow the buffer.
     staging: PathBuf,
+    /// Where a buffered (small) upload is written at commit, next to `target`.
+    beside: PathBuf,
     target: PathBuf,
     committed: bool,
 }
@@ -96,6 +118,7 @@ impl Drop for LocalStaged {
         // An upload that was aborted, refused or failed leaves nothing behind.
         if !self.committed && self.on_disk {
             let _ = std::fs::remove_file(&self.staging);
+            let _ = std::fs::remove_file(&self.beside);
         }
     }
 }
@@ -134,8 +157,13 @@ impl StagedBlob for LocalStaged {
             None => None,
         };
         let buffer = std::mem::take(&mut self.buffer);
-        let (staging, target) = (self.staging.clone(), self.target.clone());
-        // From here on a staging file exists or is about to: if anything below fails,
+        let target = self.target.clone();
+        let written = if file.is_some() {
+            self.staging.clone()
+        } else {
+            self.beside.clone()
+        };
+        // From here on a partial file exists or is about to: if anything below fails,
         // it is removed (by Drop at the latest).
         self.on_disk = true;
         let made = tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -146,21 +174,21 @@ impl StagedBlob for LocalStaged {
                     let mut f = std::fs::OpenOptions::new()
                         .write(true)
                         .create_new(true)
-                        .open(&staging)?;
+                        .open(&written)?;
                     f.write_all(&buffer)?;
                     f
                 }
             };
             file.sync_all()?;
             let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
-            if !dir.exists() {
+            if !dir.is_dir() {
+                // A shard removed behind the server's back is made again, durably.
                 std::fs::create_dir_all(&dir)?;
-                // A new shard directory must itself be durable in its parent.
                 if let Some(parent) = dir.parent() {
                     std::fs::File::open(parent)?.sync_all()?;
                 }
             }
-            std::fs::rename(&staging, &target)?;
+            std::fs::rename(&written, &target)?;
             // The rename is durable only once the directory entry is.
             std::fs::File::open(&dir)?.sync_all()
         })
@@ -168,6 +196,7 @@ impl StagedBlob for LocalStaged {
         .map_err(io::Error::other)?;
         if let Err(e) = made {
             let _ = std::fs::remove_file(&self.staging);
+            let _ = std::fs::remove_file(&self.beside);
             return Err(e);
         }
         self.committed = true;
@@ -181,12 +210,18 @@ impl BlobStore for LocalDisk {
         let id = crate::ids::blob_id();
         let staging = self.staging_dir().join(format!("{id}.part"));
         let target = self.blob_path(&id)?;
+        // A small upload is written beside its final name and renamed within the shard
+        // directory: concurrent uploads then do not all queue for the one staging
+        // directory's lock, and a rename within one directory needs no file-system-wide
+        // rename lock.
+        let beside = target.with_file_name(format!("{id}.part"));
         Ok(Box::new(LocalStaged {
             buffer: Vec::new(),
             file: None,
             on_disk: false,
             id,
             staging,
+            beside,
             target,
             committed: false,
         }))
@@ -247,6 +282,25 @@ impl BlobStore for LocalDisk {
             if age_ms(&e.metadata().await?) >= max_age_ms {
                 fs::remove_file(e.path()).await?;
                 removed += 1;
+            }
+        }
+        // Small uploads are written beside their final name (`<id>.part` in the shard).
+        let mut shards = fs::read_dir(self.root.join("blobs")).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            if !shard.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut files = fs::read_dir(shard.path()).await?;
+            while let Some(f) = files.next_entry().await? {
+                let partial = f
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".part"))
+                    .is_some_and(valid_id);
+                if partial && age_ms(&f.metadata().await?) >= max_age_ms {
+                    fs::remove_file(f.path()).await?;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
@@ -350,6 +404,42 @@ mod tests {
         assert_eq!(staged_files(), 1);
         drop(dropped);
         assert_eq!(staged_files(), 0, "a dropped upload leaves no staging file");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_a_crash_are_purged_and_blobs_kept() {
+        let dir = std::env::temp_dir().join(format!("amtsbote-blob-{}", crate::ids::token(6)));
+        let store = LocalDisk::open_dir(&dir).await.expect("store");
+        assert_eq!(
+            std::fs::read_dir(dir.join("blobs")).expect("dir").count(),
+            256,
+            "every shard exists from the start"
+        );
+        let mut staged = store.stage().await.expect("stage");
+        staged.write(b"kept").await.expect("write");
+        let id = staged.commit().await.expect("commit");
+        // What a crash in the middle of a small and of a large commit leaves behind.
+        let other = crate::ids::blob_id();
+        let beside = dir
+            .join("blobs")
+            .join(&other[..2])
+            .join(format!("{other}.part"));
+        std::fs::write(&beside, b"half").expect("write");
+        std::fs::write(store.staging_dir().join(format!("{other}.part")), b"half").expect("write");
+        // Nothing is young enough to be spared with a grace of 0 ms.
+        assert_eq!(store.purge_staging(0).await.expect("purge"), 2);
+        assert!(!beside.exists());
+        let mut s = String::new();
+        store
+            .open(&id)
+            .await
+            .expect("open")
+            .read_to_string(&mut s)
+            .await
+            .expect("read");
+        assert_eq!(s, "kept");
+        assert_eq!(store.list().await.expect("list").len(), 1);
         let _ = std::fs::remove_dir_all(dir);
     }
 

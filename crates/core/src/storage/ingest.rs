@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::App;
 use crate::audit::{AuditEvent, Outcome};
-use crate::db::is_unique_violation;
+use crate::db::{Tx, is_unique_violation};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::scan::health::Outcome as ScanOutcome;
@@ -19,9 +19,7 @@ use crate::scan::{ScanError, Verdict};
 use crate::settings::{OnInfected, OnUnavailable};
 use crate::spaces::SpaceAccess;
 use crate::spaces::names::NodeName;
-use crate::spaces::nodes::{
-    Node, child_by_key, load_in, lock_space, select_nodes, touch_ancestors,
-};
+use crate::spaces::nodes::{Node, folder_and_child, lock_space, touch_ancestors_in};
 use crate::spaces::permissions::{Action, decide};
 use crate::storage::blob::StagedBlob;
 use crate::storage::digests::{ClaimedChecksum, Digests, FileDigests};
@@ -86,11 +84,37 @@ pub struct InfectedNotice {
     pub quarantine_id: Option<i64>,
 }
 
+/// What an upload's transaction records: the checked bytes under their blob id, and
+/// what the client asked for.
+#[derive(Debug, Clone)]
+struct NewContent {
+    name: NodeName,
+    content_type: String,
+    blob_id: String,
+    size: i64,
+    digests: FileDigests,
+    mtime: i64,
+    overwrite: bool,
+    precondition: Precondition,
+    scanned: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Ingested {
     pub node: Node,
     pub replaced: bool,
     pub scanned: bool,
+}
+
+/// What the space can still take, as it stood when it was opened (moments ago, for
+/// this request): enough to refuse an upload that cannot fit before its bytes are read.
+/// The transaction that counts the bytes decides on the current figure.
+fn quota_left(space: &crate::spaces::Space, settings: &crate::Settings) -> u64 {
+    let quota = space.effective_quota(settings);
+    if quota <= 0 {
+        return u64::MAX;
+    }
+    u64::try_from(quota - space.used_bytes).unwrap_or(0)
 }
 
 impl App {
@@ -103,19 +127,16 @@ impl App {
         let name = NodeName::parse(&up.name)?;
         let actor = access.actor().clone();
         let member_id = access.member().id;
-        let folder = self.node_unchecked(access.space_id(), up.folder_id).await?;
-        self.can(&actor, Action::Upload, &folder, member_id).await?;
         // Early refusals, before a byte is read.
-        let existing = self
-            .db
-            .qa::<Node>(select_nodes!(
-                "WHERE space_id = ? AND parent_id = ? AND name_key = ?"
-            ))
-            .bind(access.space_id())
-            .bind(folder.id)
-            .bind(name.key())
-            .fetch_optional(self.db.pool())
-            .await?;
+        let (folder, existing) = folder_and_child(
+            self,
+            self.db.pool(),
+            access.space_id(),
+            up.folder_id,
+            &name.key(),
+        )
+        .await?;
+        self.can(&actor, Action::Upload, &folder, member_id).await?;
         up.precondition.check(existing.as_ref())?;
         if let Some(e) = &existing {
             if !e.is_file() || !up.overwrite {
@@ -127,7 +148,7 @@ impl App {
         if up.declared_size.is_some_and(|s| s > max) {
             return Err(Error::TooLarge { limit: max });
         }
-        let quota_left = self.quota_left(access.space_id()).await?;
+        let quota_left = quota_left(access.space(), &self.settings);
         if up.declared_size.is_some_and(|s| s > quota_left) {
             return Err(Error::QuotaExceeded);
         }
@@ -230,23 +251,20 @@ impl App {
         // at commit (Galera, PostgreSQL serialisation, a deadlock victim) is retried a
         // few times rather than throwing the upload away.
         let mut attempt = 0;
+        let content = NewContent {
+            name: name.clone(),
+            content_type,
+            blob_id: blob_id.clone(),
+            size,
+            digests,
+            mtime,
+            overwrite: up.overwrite,
+            precondition: up.precondition.clone(),
+            scanned,
+        };
         let committed = loop {
             attempt += 1;
-            let result = self
-                .commit_upload(
-                    access,
-                    &folder,
-                    &name,
-                    content_type.clone(),
-                    &blob_id,
-                    size,
-                    &digests,
-                    mtime,
-                    up.overwrite,
-                    &up.precondition,
-                    scanned,
-                )
-                .await;
+            let result = self.commit_upload(access, folder.id, &content).await;
             match result {
                 Err(Error::Db(e)) if attempt < 4 && crate::db::is_write_conflict(&e) => {
                     tracing::info!(attempt, error = %e, "write conflict; retrying the upload's commit");
@@ -420,52 +438,84 @@ impl App {
         Ok(())
     }
 
-    async fn quota_left(&self, space_id: i64) -> Result<u64> {
-        let space = self.space_by_id(space_id).await?.ok_or(Error::NotFound)?;
-        let quota = space.effective_quota(&self.settings);
-        if quota <= 0 {
-            return Ok(u64::MAX);
-        }
-        Ok(u64::try_from(quota - space.used_bytes).unwrap_or(0))
-    }
-
-    #[allow(clippy::too_many_arguments)]
     async fn commit_upload(
         &self,
         access: &SpaceAccess,
-        folder: &Node,
-        name: &NodeName,
-        content_type: String,
-        blob_id: &str,
-        size: i64,
-        digests: &FileDigests,
-        mtime: i64,
-        overwrite: bool,
-        precondition: &Precondition,
-        scanned: bool,
+        folder_id: i64,
+        content: &NewContent,
     ) -> Result<(Node, bool)> {
+        // The rows are written by the database's writer (which may commit them together
+        // with other uploads' rows), so the work owns what it uses.
+        let app = self.clone();
+        let access = access.clone();
+        let content = content.clone();
+        let written = self
+            .db
+            .write(move |tx| {
+                Box::pin(async move { app.upload_rows(tx, &access, folder_id, content).await })
+            })
+            .await?;
+        self.event_written();
+        Ok(written)
+    }
+
+    /// The rows of an upload, inside the caller's write transaction.
+    async fn upload_rows(
+        &self,
+        tx: &mut Tx,
+        access: &SpaceAccess,
+        folder_id: i64,
+        content: NewContent,
+    ) -> Result<(Node, bool)> {
+        let NewContent {
+            name,
+            content_type,
+            blob_id,
+            size,
+            digests,
+            mtime,
+            overwrite,
+            precondition,
+            scanned,
+        } = content;
         let actor = access.actor();
         let space_id = access.space_id();
         let member_id = access.member().id;
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
-        lock_space(self, &mut tx, space_id).await?;
-        // The folder may have been deleted while the bytes streamed in.
-        let folder = &load_in(self, &mut tx, space_id, folder.id).await?;
-        // Re-check inside the transaction: another upload may have won the race.
-        let existing = child_by_key(self, &mut tx, space_id, folder.id, &name.key()).await?;
-        precondition.check(existing.as_ref())?;
-        let space = self
+        // First the space row, as every change to a tree does (the lock order that keeps
+        // concurrent changes from deadlocking), and in the same statement the quota:
+        // the bytes are counted only if they fit. The default quota goes in as a value,
+        // so the rule is the one of `Space::effective_quota`.
+        let default_quota =
+            i64::try_from(self.settings.limits.space_quota_bytes).unwrap_or(i64::MAX);
+        let fits = self
             .db
-            .qa::<crate::spaces::Space>(crate::spaces::select_spaces!("WHERE id = ?"))
+            .q("UPDATE spaces SET used_bytes = used_bytes + ? WHERE id = ? AND (CASE WHEN quota_bytes > 0 THEN quota_bytes ELSE ? END <= 0 OR used_bytes + ? <= CASE WHEN quota_bytes > 0 THEN quota_bytes ELSE ? END)")
+            .bind(size)
             .bind(space_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let quota = space.effective_quota(&self.settings);
-        if quota > 0 && space.used_bytes + size > quota {
+            .bind(default_quota)
+            .bind(size)
+            .bind(default_quota)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !fits {
+            // Nothing was counted; the space row is locked for the checks below, which
+            // decide what the uploader is told.
+            lock_space(self, tx, space_id).await?;
+        }
+        // The folder may have been deleted while the bytes streamed in, and another
+        // upload may have won the race for the name.
+        let (folder, existing) =
+            folder_and_child(self, &mut **tx, space_id, folder_id, &name.key()).await?;
+        precondition.check(existing.as_ref())?;
+        if !fits {
             return Err(Error::QuotaExceeded);
         }
-        let (node_id, replaced) = match existing {
+        let mut batch = self.db.batch();
+        let etag = ids::etag();
+        let (node, replaced) = match existing {
             Some(old) => {
                 if !old.is_file() || !overwrite {
                     return Err(Error::AlreadyExists);
@@ -479,8 +529,8 @@ impl App {
                     self.settings.template.policy(&old.policy_key),
                 )?;
                 // The replaced content is kept as a version: nothing delivered is lost.
-                self.db
-                    .q("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name, sha1, md5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                batch
+                    .push("INSERT INTO node_versions (id, node_id, space_id, blob_id, size, sha256, content_type, created_at, created_by_name, replaced_at, replaced_by_name, sha1, md5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                     .bind(ids::new_id())
                     .bind(old.id)
                     .bind(space_id)
@@ -493,89 +543,108 @@ impl App {
                     .bind(now)
                     .bind(actor.label())
                     .bind(old.sha1.clone())
-                    .bind(old.md5.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                self.db
-                    .q("UPDATE nodes SET size = ?, sha256 = ?, sha1 = ?, md5 = ?, mtime = ?, content_type = ?, blob_id = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
+                    .bind(old.md5.clone());
+                batch
+                    .push("UPDATE nodes SET size = ?, sha256 = ?, sha1 = ?, md5 = ?, mtime = ?, content_type = ?, blob_id = ?, etag = ?, modified_at = ?, modified_by = ?, modified_by_name = ? WHERE space_id = ? AND id = ?")
                     .bind(size)
                     .bind(digests.sha256.clone())
                     .bind(digests.sha1.clone())
                     .bind(digests.md5.clone())
                     .bind(mtime)
-                    .bind(content_type)
+                    .bind(content_type.clone())
                     .bind(blob_id.to_string())
-                    .bind(ids::etag())
+                    .bind(etag.clone())
                     .bind(now)
                     .bind(actor.account_id())
                     .bind(actor.label())
                     .bind(space_id)
-                    .bind(old.id)
-                    .execute(&mut *tx)
-                    .await?;
-                (old.id, true)
+                    .bind(old.id);
+                let node = Node {
+                    size,
+                    sha256: Some(digests.sha256.clone()),
+                    sha1: Some(digests.sha1.clone()),
+                    md5: digests.md5.clone(),
+                    mtime: Some(mtime),
+                    content_type: Some(content_type),
+                    blob_id: Some(blob_id.to_string()),
+                    etag,
+                    modified_at: now,
+                    modified_by: actor.account_id(),
+                    modified_by_name: actor.label(),
+                    ..old
+                };
+                (node, true)
             }
             None => {
-                let id = ids::new_id();
-                let inserted = self
-                    .db
-                    .q("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime, md5) VALUES (?, ?, ?, ?, ?, 'file', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                    .bind(id)
+                let node = Node {
+                    id: ids::new_id(),
+                    space_id,
+                    parent_id: Some(folder.id),
+                    name: name.as_str().to_string(),
+                    kind: "file".into(),
+                    policy_key: folder.policy_key.clone(),
+                    structural: 0,
+                    origin: actor.side().as_str().to_string(),
+                    size,
+                    sha256: Some(digests.sha256.clone()),
+                    content_type: Some(content_type),
+                    blob_id: Some(blob_id.to_string()),
+                    etag,
+                    created_at: now,
+                    created_by: actor.account_id(),
+                    created_by_name: actor.label(),
+                    modified_at: now,
+                    modified_by: actor.account_id(),
+                    modified_by_name: actor.label(),
+                    sha1: Some(digests.sha1.clone()),
+                    mtime: Some(mtime),
+                    md5: digests.md5.clone(),
+                };
+                batch
+                    .push("INSERT INTO nodes (id, space_id, parent_id, name, name_key, kind, policy_key, structural, origin, size, sha256, content_type, blob_id, etag, created_at, created_by, created_by_name, modified_at, modified_by, modified_by_name, sha1, mtime, md5) VALUES (?, ?, ?, ?, ?, 'file', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .bind(node.id)
                     .bind(space_id)
                     .bind(folder.id)
-                    .bind(name.as_str().to_string())
+                    .bind(node.name.clone())
                     .bind(name.key())
-                    .bind(folder.policy_key.clone())
-                    .bind(actor.side().as_str())
+                    .bind(node.policy_key.clone())
+                    .bind(node.origin.clone())
                     .bind(size)
-                    .bind(digests.sha256.clone())
-                    .bind(content_type)
-                    .bind(blob_id.to_string())
-                    .bind(ids::etag())
+                    .bind(node.sha256.clone())
+                    .bind(node.content_type.clone())
+                    .bind(node.blob_id.clone())
+                    .bind(node.etag.clone())
                     .bind(now)
-                    .bind(actor.account_id())
-                    .bind(actor.label())
+                    .bind(node.created_by)
+                    .bind(node.created_by_name.clone())
                     .bind(now)
-                    .bind(actor.account_id())
-                    .bind(actor.label())
-                    .bind(digests.sha1.clone())
+                    .bind(node.modified_by)
+                    .bind(node.modified_by_name.clone())
+                    .bind(node.sha1.clone())
                     .bind(mtime)
-                    .bind(digests.md5.clone())
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => return Err(Error::AlreadyExists),
-                    other => other?,
-                };
-                (id, false)
+                    .bind(node.md5.clone());
+                (node, false)
             }
         };
-        self.db
-            .q("UPDATE spaces SET used_bytes = used_bytes + ? WHERE id = ?")
-            .bind(size)
-            .bind(space_id)
-            .execute(&mut *tx)
-            .await?;
-        touch_ancestors(self, &mut tx, space_id, folder.id).await?;
-        self.enqueue_new_document(&mut tx, access, folder, node_id, name.as_str())
-            .await?;
-        self.audit(
-            &mut *tx,
+        touch_ancestors_in(&mut batch, space_id, folder.id);
+        self.enqueue_new_document(&mut batch, access, &folder, node.id, name.as_str())?;
+        self.audit_in(
+            &mut batch,
             AuditEvent::new(
                 actor,
                 if replaced { "upload.replace" } else { "upload" },
-                format!("node:{node_id} name:{name}"),
+                format!("node:{} name:{name}", node.id),
             )
             .member(member_id)
             .detail(format!(
                 "size={size} sha256={} scanned={scanned}",
                 digests.sha256
             )),
-        )
-        .await?;
-        tx.commit().await?;
-        self.event_written();
-        let node = self.node_unchecked(space_id, node_id).await?;
+        );
+        match batch.execute(tx).await {
+            Err(Error::Db(e)) if is_unique_violation(&e) => return Err(Error::AlreadyExists),
+            other => other?,
+        }
         Ok((node, replaced))
     }
 }

@@ -23,8 +23,8 @@ use tokio_util::io::ReaderStream;
 
 use super::errors::{forbidden, to_dav};
 use super::view::{
-    DavUser, InSpace, Located, entry_of, locate, member_folder, ms_of, quota_of, space_of,
-    staff_root, time_of,
+    DavUser, InSpace, Located, entry_of, locate, locks_of, member_folder, ms_of, quota_of,
+    space_of, staff_root, time_of,
 };
 
 pub struct CoreBackend {
@@ -505,7 +505,7 @@ impl DavBackend for CoreBackend {
             return Ok(Vec::new());
         };
         let here = keys(&rest);
-        let locks = self.app.locks_in_space(&access).await.map_err(to_dav)?;
+        let locks = locks_of(&self.app, user, &access).await?;
         let mut out = Vec::new();
         for l in locks {
             let root = l.path_key();

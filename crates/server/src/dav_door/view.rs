@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use amtsbote_core::spaces::SpaceAccess;
+use amtsbote_core::spaces::locks::StoredLock;
 use amtsbote_core::spaces::names::name_key;
 use amtsbote_core::spaces::nodes::Node;
 use amtsbote_core::spaces::permissions::{Action, decide};
@@ -37,6 +38,8 @@ pub struct DavUser {
 pub struct RequestMemo {
     spaces: Mutex<HashMap<String, Option<(SpaceAccess, DavPath)>>>,
     nodes: Mutex<HashMap<String, Node>>,
+    /// The locks of a space, by space id (a write checks the target and its parent).
+    locks: Mutex<HashMap<i64, Vec<StoredLock>>>,
 }
 
 /// Clears the memo when dropped, i.e. when the change it was taken for is over.
@@ -63,7 +66,32 @@ impl RequestMemo {
         if let Ok(mut n) = self.nodes.lock() {
             n.clear();
         }
+        if let Ok(mut l) = self.locks.lock() {
+            l.clear();
+        }
     }
+}
+
+/// The locks of the space, read once per request.
+pub async fn locks_of(
+    app: &App,
+    user: &DavUser,
+    access: &SpaceAccess,
+) -> DavResult<Vec<StoredLock>> {
+    let known = user
+        .memo
+        .locks
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&access.space_id()).cloned());
+    if let Some(locks) = known {
+        return Ok(locks);
+    }
+    let locks = app.locks_in_space(access).await.map_err(to_dav)?;
+    if let Ok(mut m) = user.memo.locks.lock() {
+        m.insert(access.space_id(), locks.clone());
+    }
+    Ok(locks)
 }
 
 /// Where a path lands.
@@ -219,7 +247,8 @@ pub async fn locate(app: &App, user: &DavUser, path: &DavPath) -> DavResult<Opti
         let (from, mut node) = match known {
             Some(found) => found,
             None => {
-                let root = app.resolve_path(&access, &[]).await?;
+                // Read and checked when the space was opened, in this request.
+                let root = access.root().clone();
                 remember(0, &root);
                 (0, root)
             }

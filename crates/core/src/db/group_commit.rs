@@ -1,0 +1,252 @@
+//! Group commit for SQLite: write transactions that arrive while another is running share
+//! one commit.
+//!
+//! SQLite has one writer, and with `synchronous = FULL` every commit waits for the disk
+//! (an fsync of the WAL, close to a millisecond on ordinary disks). With one commit per
+//! upload, that wait caps small uploads at about a thousand per second whatever the
+//! CPU. PostgreSQL and MySQL batch their log flushes across sessions by themselves;
+//! SQLite needs it done here.
+//!
+//! One task owns the writer connection for this. It takes the waiting units of work, runs
+//! each inside a savepoint of one transaction (a unit that fails is rolled back to its
+//! savepoint and leaves the others untouched), and commits once. Each caller hears its
+//! own result only after the commit is durable; if the commit fails, every unit of that
+//! group fails, and none of them became visible.
+//!
+//! The units run on the committer task, not on their callers' tasks: a caller that goes
+//! away (a client disconnecting) cannot leave the shared transaction half-done.
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Db, Tx};
+use crate::error::{Error, Result};
+
+/// At most this many units share one commit, so that a steady stream of writers still
+/// sees its commits every few milliseconds.
+const MAX_GROUP: usize = 64;
+
+type Run = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, bool> + Send>;
+
+pub(super) struct Unit {
+    /// Runs the caller's work; true when it succeeded (its result goes back on its own
+    /// channel, which the closure holds).
+    run: Run,
+    /// The outcome of the commit the unit was part of.
+    committed: Committed,
+}
+
+/// The handle through which units reach the committer task.
+#[derive(Debug, Clone)]
+pub(super) struct Committer {
+    queue: mpsc::UnboundedSender<Unit>,
+    /// Commits made so far (a test checks that units do share them).
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unit")
+    }
+}
+
+impl Committer {
+    /// Starts the committer task on the current runtime. It ends when every handle
+    /// (every clone of the `Db`) is gone.
+    pub(super) fn start(db: Db) -> Self {
+        let (queue, units) = mpsc::unbounded_channel();
+        let commits = std::sync::Arc::default();
+        tokio::spawn(run_committer(db, units, std::sync::Arc::clone(&commits)));
+        Self { queue, commits }
+    }
+
+    #[cfg(test)]
+    fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        let (result_tx, result_rx) = oneshot::channel();
+        let (committed_tx, committed_rx) = oneshot::channel();
+        let run: Run = Box::new(move |tx| {
+            Box::pin(async move {
+                let result = work(tx).await;
+                let ok = result.is_ok();
+                let _ = result_tx.send(result);
+                ok
+            })
+        });
+        let stopped = || Error::Internal("the database writer has stopped".into());
+        self.queue
+            .send(Unit {
+                run,
+                committed: committed_tx,
+            })
+            .map_err(|_| stopped())?;
+        let result = match result_rx.await {
+            Ok(result) => result,
+            // The work never ran: the transaction could not be started.
+            Err(_) => {
+                return Err(match committed_rx.await {
+                    Ok(Err(e)) => Error::Internal(format!("write transaction failed: {e}")),
+                    _ => stopped(),
+                });
+            }
+        };
+        // A failed unit was rolled back at once; it does not wait for the others.
+        let value = result?;
+        match committed_rx.await.map_err(|_| stopped())? {
+            Ok(()) => Ok(value),
+            Err(e) => Err(Error::Internal(format!("commit failed: {e}"))),
+        }
+    }
+}
+
+type Committed = oneshot::Sender<std::result::Result<(), String>>;
+
+async fn run_committer(
+    db: Db,
+    mut units: mpsc::UnboundedReceiver<Unit>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    while let Some(first) = units.recv().await {
+        let mut tx = match db.begin_write().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(error = %e, "starting a write transaction failed");
+                let _ = first.committed.send(Err(e.to_string()));
+                continue;
+            }
+        };
+        let mut done: Vec<Committed> = Vec::new();
+        let mut broken = None;
+        let mut next = Some(first);
+        while let Some(unit) = next.take() {
+            let committed = unit.committed;
+            // A unit that fails is undone up to its savepoint; the others stay.
+            if let Err(e) = sqlx::query("SAVEPOINT unit").execute(&mut *tx).await {
+                broken = Some(e.to_string());
+                done.push(committed);
+                break;
+            }
+            let ok = (unit.run)(&mut tx).await;
+            let end = if ok {
+                "RELEASE unit"
+            } else {
+                "ROLLBACK TO unit; RELEASE unit"
+            };
+            if let Err(e) = sqlx::query(end).execute(&mut *tx).await {
+                broken = Some(e.to_string());
+                done.push(committed);
+                break;
+            }
+            if ok {
+                done.push(committed);
+            }
+            if done.len() < MAX_GROUP {
+                // Whoever came while this unit ran joins the group.
+                next = units.try_recv().ok();
+            }
+        }
+        let outcome = match broken {
+            // The transaction itself is unusable: nothing of this group is kept.
+            Some(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+            None => tx.commit().await.map_err(|e| e.to_string()),
+        };
+        commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, units = done.len(), "a group commit failed");
+        }
+        for committed in done {
+            let _ = committed.send(outcome.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::Db;
+    use crate::error::Error;
+
+    async fn count(db: &Db, action: &'static str) -> i64 {
+        db.qs::<i64>("SELECT COUNT(*) FROM audit_log WHERE action = ?")
+            .bind(action)
+            .fetch_one(db.pool())
+            .await
+            .expect("count")
+    }
+
+    /// Many writers at once on a real SQLite file: every unit that succeeds is durable
+    /// once its caller hears so, and a unit that fails after writing leaves none of its
+    /// rows, while the units committed with it keep theirs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_units_share_commits_and_failures_stay_their_own() {
+        let dir = std::env::temp_dir().join(format!("amtsbote-gc-{}", crate::ids::token(6)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        let mut tasks = Vec::new();
+        for i in 0..120i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.write(move |tx| {
+                    Box::pin(async move {
+                        for action in ["unit.a", "unit.b"] {
+                            sqlx::query("INSERT INTO audit_log (at, actor_kind, actor_label, action, target, outcome, detail) VALUES (?, 'system', 'test', ?, ?, 'success', '')")
+                                .bind(i)
+                                .bind(action)
+                                .bind(i.to_string())
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                        if i % 7 == 0 {
+                            return Err(Error::Invalid("refused on purpose"));
+                        }
+                        Ok(i)
+                    })
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.expect("join") {
+                Ok(v) => {
+                    assert_eq!(v, i as i64);
+                    ok += 1;
+                }
+                Err(Error::Invalid(_)) => assert_eq!(i % 7, 0, "unit {i} failed"),
+                Err(e) => panic!("unit {i}: {e}"),
+            }
+        }
+        assert_eq!(ok, 120 - 18);
+        // Both rows of every successful unit, none of a failed one.
+        assert_eq!(count(&db, "unit.a").await, ok);
+        assert_eq!(count(&db, "unit.b").await, ok);
+        let failed_rows: i64 = db
+            .qs("SELECT COUNT(*) FROM audit_log WHERE at % 7 = 0 AND action LIKE 'unit.%'")
+            .fetch_one(db.pool())
+            .await
+            .expect("count");
+        assert_eq!(failed_rows, 0);
+        let commits = db
+            .committer
+            .as_ref()
+            .expect("sqlite has a committer")
+            .commits();
+        assert!(
+            commits < ok as u64,
+            "{commits} commits for {ok} units: none were shared"
+        );
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
