@@ -16,6 +16,9 @@
 //! The units run on the committer task, not on their callers' tasks: a caller that goes
 //! away (a client disconnecting) cannot leave the shared transaction half-done.
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
@@ -91,7 +94,8 @@ impl Committer {
             .map_err(|_| stopped())?;
         let result = match result_rx.await {
             Ok(result) => result,
-            // The work never ran: the transaction could not be started.
+            // The work did not finish: the transaction could not be started, or the
+            // work panicked and was undone.
             Err(_) => {
                 return Err(match committed_rx.await {
                     Ok(Err(e)) => Error::Internal(format!("write transaction failed: {e}")),
@@ -135,7 +139,15 @@ async fn run_committer(
                 done.push(committed);
                 break;
             }
-            let ok = (unit.run)(&mut tx).await;
+            // A unit that panics (a bug) must not take the writer down with it: it
+            // counts as failed and is undone like any other.
+            let ok = AssertUnwindSafe((unit.run)(&mut tx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("a write transaction's work panicked; it was undone");
+                    false
+                });
             let end = if ok {
                 "RELEASE unit"
             } else {
@@ -183,6 +195,44 @@ mod tests {
             .fetch_one(db.pool())
             .await
             .expect("count")
+    }
+
+    async fn insert(tx: &mut crate::db::Tx, action: &'static str) {
+        sqlx::query("INSERT INTO audit_log (at, actor_kind, actor_label, action, target, outcome, detail) VALUES (0, 'system', 'test', ?, '', 'success', '')")
+            .bind(action)
+            .execute(&mut **tx)
+            .await
+            .expect("insert");
+    }
+
+    /// A unit that panics is undone and the writer keeps serving the next ones.
+    #[tokio::test]
+    async fn a_panicking_unit_is_undone_and_the_writer_goes_on() {
+        let dir = std::env::temp_dir().join(format!("amtsbote-gc-{}", crate::ids::token(6)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        let panicked: crate::error::Result<()> = db
+            .write(|tx| {
+                Box::pin(async move {
+                    insert(tx, "unit.panics").await;
+                    panic!("a bug in the unit");
+                })
+            })
+            .await;
+        assert!(panicked.is_err());
+        db.write(|tx| {
+            Box::pin(async move {
+                insert(tx, "unit.after").await;
+                Ok(())
+            })
+        })
+        .await
+        .expect("the writer still works");
+        assert_eq!(count(&db, "unit.panics").await, 0);
+        assert_eq!(count(&db, "unit.after").await, 1);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// Many writers at once on a real SQLite file: every unit that succeeds is durable
