@@ -164,8 +164,6 @@ impl Db {
         }
     }
 
-    /// A transaction that will write. SQLite takes the write lock up front
-    /// (`BEGIN IMMEDIATE`) so that two writers never deadlock on lock upgrade.
     /// A scalar query that locks the rows it reads until the transaction ends, and
     /// reads the latest committed state: `FOR UPDATE` on PostgreSQL and MySQL (whose
     /// REPEATABLE READ would otherwise read the transaction's first snapshot). SQLite
@@ -214,6 +212,8 @@ impl Db {
         Ok(value)
     }
 
+    /// A transaction that will write. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so that two writers never deadlock on lock upgrade.
     pub async fn begin_write(&self) -> Result<Tx> {
         let tx = match self.backend {
             Backend::Sqlite => {
@@ -289,10 +289,6 @@ impl Batch {
             self.error.get_or_insert_with(|| e.to_string());
         }
         self
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
     }
 
     pub async fn execute(self, tx: &mut Tx) -> Result<()> {
