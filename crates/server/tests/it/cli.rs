@@ -1,13 +1,18 @@
 //! The admin CLI against the same database and storage as a running server.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
 
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
 
-pub fn amtsbote(t: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+/// Runs the CLI as its own process. Awaited, not waited for: the test's runtime also
+/// drives the server, and a blocked runtime would leave a write transaction of the
+/// server open that the CLI then waits for in vain ("database is locked").
+pub async fn amtsbote(t: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amtsbote"));
     cmd.arg("--data-dir")
         .arg(t.data_dir())
@@ -25,15 +30,20 @@ pub fn amtsbote(t: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, Strin
             .take()
             .expect("stdin")
             .write_all(input.as_bytes())
+            .await
             .expect("write stdin");
     }
     drop(child.stdin.take());
-    let out = child.wait_with_output().expect("wait");
+    let out = child.wait_with_output().await.expect("wait");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
+}
+
+async fn run(t: &TestApp, args: &[&str]) -> (bool, String, String) {
+    amtsbote(t, args, None).await
 }
 
 fn otp_of(stdout: &str) -> String {
@@ -47,56 +57,71 @@ fn otp_of(stdout: &str) -> String {
 #[tokio::test]
 async fn operators_manage_members_and_accounts() {
     let t = TestApp::spawn().await;
-    let run = |args: &[&str]| amtsbote(&t, args, None);
 
-    let (ok, out, err) = run(&[
-        "member",
-        "add",
-        "--number",
-        "2001",
-        "--name",
-        "Amt Seeland",
-        "--email",
-        "post@seeland.example",
-        "--address",
-        "Amt Seeland\\nSeestraße 3",
-    ]);
+    let (ok, out, err) = run(
+        &t,
+        &[
+            "member",
+            "add",
+            "--number",
+            "2001",
+            "--name",
+            "Amt Seeland",
+            "--email",
+            "post@seeland.example",
+            "--address",
+            "Amt Seeland\\nSeestraße 3",
+        ],
+    )
+    .await;
     assert!(ok, "{out}{err}");
-    let (ok, out, _) = run(&["member", "add", "--number", "2001", "--name", "Doppelt"]);
+    let (ok, out, _) = run(
+        &t,
+        &["member", "add", "--number", "2001", "--name", "Doppelt"],
+    )
+    .await;
     assert!(!ok, "duplicate member numbers are refused: {out}");
-    let (ok, out, _) = run(&["member", "list"]);
+    let (ok, out, _) = run(&t, &["member", "list"]).await;
     assert!(
         ok && out.contains("2001\tAmt Seeland\tactive") && out.contains("1001\tStadt Musterstadt"),
         "{out}"
     );
 
     // A member user: one-time password, forced change at first web log-in.
-    let (ok, out, err) = run(&[
-        "user",
-        "add",
-        "--member",
-        "2001",
-        "--login",
-        "Personal.Seeland",
-        "--email",
-        "personal@seeland.example",
-        "--name",
-        "Paula Personal",
-    ]);
+    let (ok, out, err) = run(
+        &t,
+        &[
+            "user",
+            "add",
+            "--member",
+            "2001",
+            "--login",
+            "Personal.Seeland",
+            "--email",
+            "personal@seeland.example",
+            "--name",
+            "Paula Personal",
+        ],
+    )
+    .await;
     assert!(ok, "{out}{err}");
     let otp = otp_of(&out);
-    let (ok, _, err) = run(&[
-        "user",
-        "add",
-        "--member",
-        "2001",
-        "--login",
-        "personal.seeland",
-        "--email",
-        "x@seeland.example",
-        "--name",
-        "Zweite",
-    ]);
+    let (ok, _, err) = run(
+        &t,
+        &[
+            "user",
+            "add",
+            "--member",
+            "2001",
+            "--login",
+            "personal.seeland",
+            "--email",
+            "x@seeland.example",
+            "--name",
+            "Zweite",
+        ],
+    )
+    .await;
     assert!(
         !ok && err.contains("already exists"),
         "login names are unique without regard to case: {err}"
@@ -123,7 +148,8 @@ async fn operators_manage_members_and_accounts() {
             "--password-stdin",
         ],
         Some("Neues-Passwort-Seeland\n"),
-    );
+    )
+    .await;
     assert!(ok, "{out}{err}");
     let b = t
         .login_with("personal.seeland", "Neues-Passwort-Seeland")
@@ -144,11 +170,12 @@ async fn operators_manage_members_and_accounts() {
             "--password-stdin",
         ],
         Some("kurz\n"),
-    );
+    )
+    .await;
     assert!(!ok && err.contains("password rejected"), "{err}");
 
     // reset-password: new one-time password, the running session ends.
-    let (ok, out, err) = run(&["user", "reset-password", "personal.seeland"]);
+    let (ok, out, err) = run(&t, &["user", "reset-password", "personal.seeland"]).await;
     assert!(ok, "{out}{err}");
     let otp2 = otp_of(&out);
     assert_ne!(otp, otp2);
@@ -169,28 +196,32 @@ async fn operators_manage_members_and_accounts() {
     assert!(t.login_with("personal.seeland", &otp2).await.is_ok());
 
     // Staff and assignment.
-    let (ok, out, err) = run(&[
-        "staff",
-        "add",
-        "--login",
-        "sb.seeland",
-        "--email",
-        "sb@kvbbg.example",
-        "--name",
-        "Sven Sachbearbeiter",
-    ]);
+    let (ok, out, err) = run(
+        &t,
+        &[
+            "staff",
+            "add",
+            "--login",
+            "sb.seeland",
+            "--email",
+            "sb@kvbbg.example",
+            "--name",
+            "Sven Sachbearbeiter",
+        ],
+    )
+    .await;
     assert!(ok, "{out}{err}");
-    let (ok, out, err) = run(&["staff", "assign", "sb.seeland", "--member", "2001"]);
+    let (ok, out, err) = run(&t, &["staff", "assign", "sb.seeland", "--member", "2001"]).await;
     assert!(ok, "{out}{err}");
-    let (ok, out, _) = run(&["member", "show", "2001"]);
+    let (ok, out, _) = run(&t, &["member", "show", "2001"]).await;
     assert!(
         ok && out.contains("clerk:    sb.seeland") && out.contains("user:     Personal.Seeland"),
         "{out}"
     );
     assert!(out.contains("Seestraße 3"), "{out}");
-    let (ok, _, _) = run(&["staff", "unassign", "sb.seeland", "--member", "2001"]);
+    let (ok, _, _) = run(&t, &["staff", "unassign", "sb.seeland", "--member", "2001"]).await;
     assert!(ok);
-    let (_, out, _) = run(&["member", "show", "2001"]);
+    let (_, out, _) = run(&t, &["member", "show", "2001"]).await;
     assert!(!out.contains("clerk:    sb.seeland"), "{out}");
 
     // Teams.
@@ -199,20 +230,20 @@ async fn operators_manage_members_and_accounts() {
         vec!["team", "join", "Team Nord", "--login", "sb.seeland"],
         vec!["team", "assign", "Team Nord", "--member", "2001"],
     ] {
-        let (ok, out, err) = run(&args);
+        let (ok, out, err) = run(&t, &args).await;
         assert!(ok, "{args:?}: {out}{err}");
     }
-    let (_, out, _) = run(&["member", "show", "2001"]);
+    let (_, out, _) = run(&t, &["member", "show", "2001"]).await;
     assert!(
         out.contains("clerk:    sb.seeland"),
         "team assignment counts: {out}"
     );
 
     // Deactivating the member locks its users out.
-    let (ok, _, _) = run(&["member", "deactivate", "2001"]);
+    let (ok, _, _) = run(&t, &["member", "deactivate", "2001"]).await;
     assert!(ok);
     assert!(t.login_with("personal.seeland", &otp2).await.is_err());
-    let (_, out, _) = run(&["member", "list", "--search", "2001"]);
+    let (_, out, _) = run(&t, &["member", "list", "--search", "2001"]).await;
     assert!(out.contains("inactive"), "{out}");
 
     // Every act is audited with the actor cli:<os user>.
@@ -241,7 +272,7 @@ async fn operators_manage_members_and_accounts() {
             .all(|a| !a.detail.contains(&otp) && !a.target.contains(&otp))
     );
 
-    let (ok, out, err) = run(&["check-config"]);
+    let (ok, out, err) = run(&t, &["check-config"]).await;
     assert!(ok && out.contains("configuration ok"), "{out}{err}");
     // Scanning is on by default, and check-config says whether clamd answers.
     assert!(out.contains("scan.mode: clamd"), "{out}");
@@ -263,7 +294,7 @@ fn unknown_configuration_keys_stop_the_program() {
         "[server]\nlisten = \"127.0.0.1:0\"\n[sacn]\nmode = \"off\"\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_amtsbote"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amtsbote"))
         .args(["--config"])
         .arg(&f)
         .arg("check-config")
@@ -272,7 +303,7 @@ fn unknown_configuration_keys_stop_the_program() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("sacn"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_amtsbote"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amtsbote"))
         .arg("--help")
         .output()
         .expect("run");

@@ -370,7 +370,8 @@ async fn letters_need_the_return_address() {
             out.to_str().expect("utf-8"),
         ],
         None,
-    );
+    )
+    .await;
     assert!(
         !ok && stderr.contains("letters.return_address is not set"),
         "{stderr}"

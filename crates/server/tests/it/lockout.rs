@@ -267,10 +267,10 @@ async fn operators_lift_a_lock_from_the_command_line() {
         .execute(t.app.db.pool())
         .await
         .expect("lock");
-    let (ok, out, err) = crate::cli::amtsbote(&t, &["user", "unlock", "User.A"], None);
+    let (ok, out, err) = crate::cli::amtsbote(&t, &["user", "unlock", "User.A"], None).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("User.A unlocked"), "{out}");
-    let (ok, _, err) = crate::cli::amtsbote(&t, &["user", "unlock", "user.a"], None);
+    let (ok, _, err) = crate::cli::amtsbote(&t, &["user", "unlock", "user.a"], None).await;
     assert!(!ok && err.contains("user.a is not locked"), "{err}");
     let audit = t.app.audit_recent(20).await.expect("audit");
     assert!(
