@@ -4,10 +4,13 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::fs;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::dir_sync::DirSyncs;
 
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
@@ -40,10 +43,36 @@ pub trait BlobStore: Send + Sync + 'static {
 }
 
 /// Local-disk store: `<root>/blobs/<2 hex>/<id>`. While being written, a large upload
-/// is `<root>/staging/<id>.part` and a small one `<root>/blobs/<2 hex>/<id>.part`.
+/// is `<root>/staging/<id>.part`; a small one waits in memory and is written to its
+/// final place at commit, before any row points to it.
 #[derive(Debug, Clone)]
 pub struct LocalDisk {
     root: PathBuf,
+    syncs: Arc<DirSyncs>,
+}
+
+/// New blobs go to one shard directory for this long, then to the next, round all 256:
+/// uploads that arrive together share the directory's syncs (see `dir_sync`), and over
+/// time every shard takes its part.
+const SECONDS_PER_SHARD: u64 = 10;
+
+/// A new blob id in the shard of the moment: the first two hex digits name the shard,
+/// the rest is random.
+fn new_blob_id(now: std::time::SystemTime) -> String {
+    let seconds = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let shard = (seconds / SECONDS_PER_SHARD) % 256;
+    let random = crate::ids::blob_id();
+    format!("{shard:02x}{}", &random[2..])
+}
+
+/// The shard number of a (valid) blob id.
+fn shard_of(id: &str) -> usize {
+    id.get(..2)
+        .and_then(|s| usize::from_str_radix(s, 16).ok())
+        .unwrap_or_default()
 }
 
 fn valid_id(id: &str) -> bool {
@@ -76,7 +105,10 @@ impl LocalDisk {
         })
         .await
         .map_err(io::Error::other)??;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            syncs: Arc::new(DirSyncs::new(256)),
+        })
     }
 
     fn blob_path(&self, id: &str) -> io::Result<PathBuf> {
@@ -107,9 +139,13 @@ struct LocalStaged {
     id: String,
     /// Where the bytes go once they outgrow the buffer.
     staging: PathBuf,
-    /// Where a buffered (small) upload is written at commit, next to `target`.
-    beside: PathBuf,
+    /// The blob's final place. A buffered (small) upload is written there directly: no
+    /// row points to it before its commit, and what a crash leaves half-written there
+    /// is an unreferenced blob, which the cleanup removes like any orphan.
     target: PathBuf,
+    /// Shares the sync of the target's directory with concurrent commits.
+    syncs: Arc<DirSyncs>,
+    shard: usize,
     committed: bool,
 }
 
@@ -118,7 +154,7 @@ impl Drop for LocalStaged {
         // An upload that was aborted, refused or failed leaves nothing behind.
         if !self.committed && self.on_disk {
             let _ = std::fs::remove_file(&self.staging);
-            let _ = std::fs::remove_file(&self.beside);
+            let _ = std::fs::remove_file(&self.target);
         }
     }
 }
@@ -158,28 +194,13 @@ impl StagedBlob for LocalStaged {
         };
         let buffer = std::mem::take(&mut self.buffer);
         let target = self.target.clone();
-        let written = if file.is_some() {
-            self.staging.clone()
-        } else {
-            self.beside.clone()
-        };
+        let (syncs, shard) = (Arc::clone(&self.syncs), self.shard);
+        let staging = self.staging.clone();
         // From here on a partial file exists or is about to: if anything below fails,
         // it is removed (by Drop at the latest).
         self.on_disk = true;
         let made = tokio::task::spawn_blocking(move || -> io::Result<()> {
             use std::io::Write;
-            let file = match file {
-                Some(f) => f,
-                None => {
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&written)?;
-                    f.write_all(&buffer)?;
-                    f
-                }
-            };
-            file.sync_all()?;
             let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
             if !dir.is_dir() {
                 // A shard removed behind the server's back is made again, durably.
@@ -188,15 +209,28 @@ impl StagedBlob for LocalStaged {
                     std::fs::File::open(parent)?.sync_all()?;
                 }
             }
-            std::fs::rename(&written, &target)?;
-            // The rename is durable only once the directory entry is.
-            std::fs::File::open(&dir)?.sync_all()
+            match file {
+                Some(f) => {
+                    f.sync_all()?;
+                    std::fs::rename(&staging, &target)?;
+                }
+                None => {
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&target)?;
+                    f.write_all(&buffer)?;
+                    f.sync_all()?;
+                }
+            }
+            // The new name is durable only once the directory entry is.
+            syncs.sync(shard, || std::fs::File::open(&dir)?.sync_all())
         })
         .await
         .map_err(io::Error::other)?;
         if let Err(e) = made {
             let _ = std::fs::remove_file(&self.staging);
-            let _ = std::fs::remove_file(&self.beside);
+            let _ = std::fs::remove_file(&self.target);
             return Err(e);
         }
         self.committed = true;
@@ -207,22 +241,19 @@ impl StagedBlob for LocalStaged {
 #[async_trait]
 impl BlobStore for LocalDisk {
     async fn stage(&self) -> io::Result<Box<dyn StagedBlob>> {
-        let id = crate::ids::blob_id();
+        let id = new_blob_id(std::time::SystemTime::now());
         let staging = self.staging_dir().join(format!("{id}.part"));
         let target = self.blob_path(&id)?;
-        // A small upload is written beside its final name and renamed within the shard
-        // directory: concurrent uploads then do not all queue for the one staging
-        // directory's lock, and a rename within one directory needs no file-system-wide
-        // rename lock.
-        let beside = target.with_file_name(format!("{id}.part"));
+        let shard = shard_of(&id);
         Ok(Box::new(LocalStaged {
             buffer: Vec::new(),
             file: None,
             on_disk: false,
             id,
             staging,
-            beside,
             target,
+            syncs: Arc::clone(&self.syncs),
+            shard,
             committed: false,
         }))
     }
@@ -284,7 +315,8 @@ impl BlobStore for LocalDisk {
                 removed += 1;
             }
         }
-        // Small uploads are written beside their final name (`<id>.part` in the shard).
+        // Earlier builds wrote small uploads beside their final name (`<id>.part` in
+        // the shard); what a crash left of them goes too.
         let mut shards = fs::read_dir(self.root.join("blobs")).await?;
         while let Some(shard) = shards.next_entry().await? {
             if !shard.file_type().await?.is_dir() {
@@ -319,6 +351,23 @@ fn age_ms(meta: &std::fs::Metadata) -> u64 {
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn blobs_made_together_share_a_shard_and_the_shard_moves_on() {
+        let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let (a, b) = (new_blob_id(at(1_000_000)), new_blob_id(at(1_000_001)));
+        assert!(valid_id(&a) && valid_id(&b), "{a} {b}");
+        assert_ne!(a, b);
+        assert_eq!(shard_of(&a), shard_of(&b));
+        let later = new_blob_id(at(1_000_000 + SECONDS_PER_SHARD));
+        assert_eq!(shard_of(&later), (shard_of(&a) + 1) % 256);
+        // Round all shards, each as often as the others.
+        let mut seen = std::collections::HashSet::new();
+        for step in 0..256 {
+            seen.insert(shard_of(&new_blob_id(at(step * SECONDS_PER_SHARD))));
+        }
+        assert_eq!(seen.len(), 256);
+    }
 
     #[tokio::test]
     async fn staged_blob_is_invisible_until_commit_and_removed_when_dropped() {
