@@ -4,7 +4,9 @@
 #
 #   bench/davbench.sh [RUNS]          # default 3 runs per server
 #   TESTS=small bench/davbench.sh 5   # only some of davbench.py's tests (comma-separated)
-#   BENCH_DIR=/mnt/bench bench/davbench.sh   # the servers' data on another file system
+#   BENCH_ROOT=/mnt/bench bench/davbench.sh  # the servers' data on another file system, e.g. a
+#     fresh ext4: truncate -s 8G /var/tmp/bench.img && mkfs.ext4 -q -F /var/tmp/bench.img &&
+#     mkdir -p /mnt/bench && mount -o loop /var/tmp/bench.img /mnt/bench
 #
 # Needs: python3, wrk, nginx-light + libnginx-mod-http-dav-ext, apache2 + apache2-utils
 # (Debian: apt-get install --no-install-recommends nginx-light libnginx-mod-http-dav-ext
@@ -24,7 +26,7 @@ HARNESS=${DAVBENCH:-$ROOT/../shared/reference/davbench.py}
 CONFIGS=${DAVBENCH_CONFIGS:-$ROOT/../shared/reference/davbench-configs}
 OUT_DIR=$ROOT/target/davbench
 OUT=${OUT:-$OUT_DIR/results.jsonl}
-WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/amtsbote-davbench.XXXXXX")
+WORK=$(mktemp -d "${BENCH_ROOT:-/tmp}/amtsbote-davbench.XXXXXX")
 BIN=$ROOT/target/release/amtsbote
 PW=bench-Passwort-2026
 PIDS=()
