@@ -130,8 +130,22 @@ async fn run_committer(
         };
         let mut done: Vec<Committed> = Vec::new();
         let mut broken = None;
-        let mut next = Some(first);
+        // Released just before the commit: if SQLite rolled the whole transaction back
+        // under a unit (a full disk, an I/O error) and the unit did not say so, the next
+        // unit's savepoint would quietly start a new transaction; the release then fails
+        // and nothing of the group counts as committed.
+        if let Err(e) = sqlx::query("SAVEPOINT grp").execute(&mut *tx).await {
+            broken = Some(e.to_string());
+        }
+        let mut ran = 0;
+        let mut next = if broken.is_none() {
+            Some(first)
+        } else {
+            done.push(first.committed);
+            None
+        };
         while let Some(unit) = next.take() {
+            ran += 1;
             let committed = unit.committed;
             // A unit that fails is undone up to its savepoint; the others stay.
             if let Err(e) = sqlx::query("SAVEPOINT unit").execute(&mut *tx).await {
@@ -159,10 +173,16 @@ async fn run_committer(
                 done.push(committed);
                 break;
             }
-            if done.len() < MAX_GROUP {
+            // Failed units count too: their savepoints stay open until the commit.
+            if ran < MAX_GROUP {
                 // Whoever came while this unit ran joins the group.
                 next = units.try_recv().ok();
             }
+        }
+        if broken.is_none()
+            && let Err(e) = sqlx::query("RELEASE grp").execute(&mut *tx).await
+        {
+            broken = Some(e.to_string());
         }
         let outcome = match broken {
             // The transaction itself is unusable: nothing of this group is kept.
@@ -195,6 +215,26 @@ mod tests {
             .expect("count")
     }
 
+    async fn fresh_db() -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("amtsbote-gc-{}", crate::ids::token(6)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        (Db::connect(&url).await.expect("connect"), dir)
+    }
+
+    /// After a failure the committer still takes and commits new work.
+    async fn the_writer_goes_on(db: &Db) {
+        db.write(|tx| {
+            Box::pin(async move {
+                insert(tx, "unit.after").await;
+                Ok(())
+            })
+        })
+        .await
+        .expect("the writer still works");
+        assert_eq!(count(db, "unit.after").await, 1);
+    }
+
     async fn insert(tx: &mut crate::db::Tx, action: &'static str) {
         sqlx::query("INSERT INTO audit_log (at, actor_kind, actor_label, action, target, outcome, detail) VALUES (0, 'system', 'test', ?, '', 'success', '')")
             .bind(action)
@@ -206,10 +246,7 @@ mod tests {
     /// A unit that panics is undone and the writer keeps serving the next ones.
     #[tokio::test]
     async fn a_panicking_unit_is_undone_and_the_writer_goes_on() {
-        let dir = std::env::temp_dir().join(format!("amtsbote-gc-{}", crate::ids::token(6)));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let db = Db::connect(&url).await.expect("connect");
+        let (db, dir) = fresh_db().await;
         let panicked: crate::error::Result<()> = db
             .write(|tx| {
                 Box::pin(async move {
@@ -219,16 +256,59 @@ mod tests {
             })
             .await;
         assert!(panicked.is_err());
-        db.write(|tx| {
-            Box::pin(async move {
-                insert(tx, "unit.after").await;
-                Ok(())
-            })
-        })
-        .await
-        .expect("the writer still works");
         assert_eq!(count(&db, "unit.panics").await, 0);
-        assert_eq!(count(&db, "unit.after").await, 1);
+        the_writer_goes_on(&db).await;
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// SQLite may roll a whole transaction back under a statement (a full disk, an I/O
+    /// error). A unit that then reports success must not make the next unit's savepoint
+    /// open a fresh transaction whose commit tells both callers "committed".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_lost_under_a_unit_fails_its_whole_group() {
+        let (db, dir) = fresh_db().await;
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let lost = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |tx| {
+                    Box::pin(async move {
+                        insert(tx, "unit.lost").await;
+                        let _ = wait.await;
+                        // What SQLite does by itself on such errors.
+                        sqlx::query("ROLLBACK").execute(&mut **tx).await?;
+                        Ok(())
+                    })
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Queued while the first unit runs: it joins the same group.
+        let next = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(|tx| {
+                    Box::pin(async move {
+                        insert(tx, "unit.next").await;
+                        Ok(())
+                    })
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        go.send(()).expect("signal");
+        assert!(lost.await.expect("join").is_err(), "its rows are gone");
+        assert!(
+            next.await.expect("join").is_err(),
+            "its group did not commit"
+        );
+        assert_eq!(count(&db, "unit.lost").await, 0);
+        assert_eq!(count(&db, "unit.next").await, 0);
+        // The writer goes on.
+        the_writer_goes_on(&db).await;
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -238,10 +318,7 @@ mod tests {
     /// rows, while the units committed with it keep theirs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_units_share_commits_and_failures_stay_their_own() {
-        let dir = std::env::temp_dir().join(format!("amtsbote-gc-{}", crate::ids::token(6)));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let db = Db::connect(&url).await.expect("connect");
+        let (db, dir) = fresh_db().await;
         let mut tasks = Vec::new();
         for i in 0..120i64 {
             let db = db.clone();

@@ -31,6 +31,8 @@ struct State {
     /// The number of the last sync that completed successfully (syncs of one gate run
     /// one at a time, so they complete in the order they started).
     succeeded: u64,
+    /// The number and error of the last sync that failed.
+    failed: Option<(u64, String)>,
     running: bool,
 }
 
@@ -43,8 +45,9 @@ impl DirSyncs {
 
     /// Returns once a sync of directory `index` that began after this call has
     /// succeeded; `sync` is the one that syncs it, run here or by another writer.
-    /// Blocking: call it on a blocking thread. A failed sync fails the writer that
-    /// ran it; writers that were waiting for it try again with their own.
+    /// Blocking: call it on a blocking thread. A failed sync fails every writer it was
+    /// to cover: Linux reports a write-back error to one sync only, so a later sync that
+    /// succeeds proves nothing about the entries made before the failure.
     pub fn sync(&self, index: usize, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
         let gate = self
             .gates
@@ -54,6 +57,13 @@ impl DirSyncs {
         // A sync numbered above this one starts after the caller's change was made.
         let needed = state.started + 1;
         loop {
+            if let Some((number, error)) = &state.failed
+                && *number >= needed
+            {
+                return Err(io::Error::other(format!(
+                    "syncing the directory failed: {error}"
+                )));
+            }
             if state.succeeded >= needed {
                 return Ok(());
             }
@@ -67,8 +77,9 @@ impl DirSyncs {
                     .unwrap_or_else(|_| Err(io::Error::other("directory sync panicked")));
                 let mut state = gate.state.lock().unwrap_or_else(PoisonError::into_inner);
                 state.running = false;
-                if result.is_ok() {
-                    state.succeeded = number;
+                match &result {
+                    Ok(()) => state.succeeded = number,
+                    Err(e) => state.failed = Some((number, e.to_string())),
                 }
                 gate.finished.notify_all();
                 return result;
@@ -139,6 +150,53 @@ mod tests {
             done.len() < 12,
             "twelve writers at once share syncs: {} syncs",
             done.len()
+        );
+    }
+
+    /// Two writers wait for the same sync, which fails: both hear of it, and neither
+    /// takes a later sync on a fresh handle as proof.
+    #[test]
+    fn a_failed_sync_fails_every_writer_it_was_to_cover() {
+        let syncs = Arc::new(DirSyncs::new(1));
+        let calls = Arc::new(AtomicU64::new(0));
+        let sync = {
+            let calls = Arc::clone(&calls);
+            move || match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => {
+                    std::thread::sleep(Duration::from_millis(80));
+                    Ok(())
+                }
+                1 => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    Err(io::Error::other("write-back failed"))
+                }
+                _ => Ok(()),
+            }
+        };
+        let first = {
+            let (syncs, sync) = (Arc::clone(&syncs), sync.clone());
+            std::thread::spawn(move || syncs.sync(0, sync))
+        };
+        // Both arrive while the first sync runs, so both need the second one.
+        std::thread::sleep(Duration::from_millis(20));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (syncs, sync) = (Arc::clone(&syncs), sync.clone());
+                std::thread::spawn(move || syncs.sync(0, sync))
+            })
+            .collect();
+        first
+            .join()
+            .expect("first")
+            .expect("the first sync succeeds");
+        for w in waiters {
+            let err = w.join().expect("waiter").expect_err("its sync failed");
+            assert!(err.to_string().contains("write-back failed"), "{err}");
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "no third sync was taken as proof"
         );
     }
 
