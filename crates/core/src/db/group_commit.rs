@@ -120,7 +120,7 @@ async fn run_committer(
     commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Some(first) = units.recv().await {
-        let mut tx = match db.begin_write().await {
+        let mut tx = match begin_group(&db).await {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::error!(error = %e, "starting a write transaction failed");
@@ -130,20 +130,8 @@ async fn run_committer(
         };
         let mut done: Vec<Committed> = Vec::new();
         let mut broken = None;
-        // Released just before the commit: if SQLite rolled the whole transaction back
-        // under a unit (a full disk, an I/O error) and the unit did not say so, the next
-        // unit's savepoint would quietly start a new transaction; the release then fails
-        // and nothing of the group counts as committed.
-        if let Err(e) = sqlx::query("SAVEPOINT grp").execute(&mut *tx).await {
-            broken = Some(e.to_string());
-        }
         let mut ran = 0;
-        let mut next = if broken.is_none() {
-            Some(first)
-        } else {
-            done.push(first.committed);
-            None
-        };
+        let mut next = Some(first);
         while let Some(unit) = next.take() {
             ran += 1;
             let committed = unit.committed;
@@ -179,6 +167,7 @@ async fn run_committer(
                 next = units.try_recv().ok();
             }
         }
+        // See `begin_group`.
         if broken.is_none()
             && let Err(e) = sqlx::query("RELEASE grp").execute(&mut *tx).await
         {
@@ -200,6 +189,17 @@ async fn run_committer(
             let _ = committed.send(outcome.clone());
         }
     }
+}
+
+/// A group's transaction, holding a savepoint of its own that is released just before
+/// the commit: if SQLite rolled the whole transaction back under a unit (a full disk, an
+/// I/O error) and the unit did not say so, the next unit's savepoint would quietly start
+/// a new transaction; the release then fails and nothing of the group counts as
+/// committed.
+async fn begin_group(db: &Db) -> Result<Tx> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("SAVEPOINT grp").execute(&mut *tx).await?;
+    Ok(tx)
 }
 
 #[cfg(test)]

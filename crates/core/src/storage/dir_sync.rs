@@ -1,7 +1,7 @@
 //! Making new directory entries durable, shared between concurrent writers.
 //!
-//! A new blob is durable only once its directory entry is: after the rename the
-//! directory is synced. That sync is a device flush, and with one per upload it was the
+//! A new blob is durable only once its directory entry is: once the file has been
+//! created or renamed into place, the directory is synced. That sync is a device flush, and with one per upload it was the
 //! largest single cost of small uploads (a quarter of their throughput). One sync of a
 //! directory covers every entry made in it before the sync began, so writers to the same
 //! directory share syncs: a writer waits for a sync that started after its own change,
