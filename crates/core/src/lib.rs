@@ -42,6 +42,8 @@ pub struct App {
     /// The notification worker of this process: woken when an event is written or an
     /// admin retries a mail; its name holds leases in the database.
     pub(crate) notifier: Arc<notify::worker::NotifierHandle>,
+    /// Argon2id password checks made by this process (sign-ins of every door).
+    pub(crate) password_checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl App {
@@ -62,7 +64,15 @@ impl App {
             scanner_seen: Arc::default(),
             scanner_notified: Arc::default(),
             notifier: Arc::default(),
+            password_checks: Arc::default(),
         }
+    }
+
+    /// How many Argon2id password checks this process has made: each costs the same,
+    /// so a count per attempt shows that failures of every kind take the same work.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn now(&self) -> clock::Millis {

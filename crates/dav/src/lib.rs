@@ -34,6 +34,7 @@ pub mod backend;
 pub mod body;
 pub mod chunking;
 mod context;
+pub mod download;
 pub mod error;
 pub mod headers;
 pub mod locks;

@@ -5,5 +5,6 @@ pub mod compat;
 pub mod config;
 pub mod dav_door;
 pub mod letters;
+pub mod security_headers;
 pub mod startup;
 pub mod web;

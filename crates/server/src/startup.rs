@@ -212,11 +212,13 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         app: app.clone(),
         web: Arc::new(WebSettings {
             secure_cookies: tls || cfg.server.secure_cookies,
-            hsts: tls,
         }),
     };
-    let router = crate::dav_door::mount(web::router(state), app.clone())
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let router = crate::security_headers::apply(
+        crate::dav_door::mount(web::router(state), app.clone()),
+        tls,
+    )
+    .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let (tx, mut rx) = watch::channel(false);
 

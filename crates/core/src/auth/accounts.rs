@@ -293,7 +293,7 @@ impl App {
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::dummy_hash().to_string());
-        let ok = verify_blocking(pw.to_string(), hash).await?;
+        let ok = self.verify_password(pw, &hash).await?;
         let member_active = match found.as_ref().and_then(|a| a.member_id) {
             Some(m) => self.member_by_id(m).await?.is_some_and(|m| m.is_active()),
             None => true,
@@ -410,7 +410,7 @@ impl App {
             .account_by_id(account_id)
             .await?
             .ok_or(Error::NotFound)?;
-        if !verify_blocking(current.to_string(), account.password_hash.clone()).await? {
+        if !self.verify_password(current, &account.password_hash).await? {
             return Err(Error::AuthFailed);
         }
         self.check_password_rules(new, &account.login)?;
@@ -559,6 +559,8 @@ fn argon2_permits() -> &'static tokio::sync::Semaphore {
 impl App {
     /// Argon2id verification off the async threads, within the concurrency bound.
     pub(crate) async fn verify_password(&self, pw: &str, hash: &str) -> Result<bool> {
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         verify_blocking(pw.to_string(), hash.to_string()).await
     }
 }
@@ -573,7 +575,7 @@ async fn hash_blocking(pw: String) -> Result<String> {
         .map_err(|e| Error::Internal(e.to_string()))?
 }
 
-pub(crate) async fn verify_blocking(pw: String, hash: String) -> Result<bool> {
+async fn verify_blocking(pw: String, hash: String) -> Result<bool> {
     let _permit = argon2_permits()
         .acquire()
         .await

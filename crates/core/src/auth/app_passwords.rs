@@ -156,14 +156,20 @@ impl App {
     }
 
     /// Checks an app password of the account; on success records its last use.
-    pub(crate) async fn check_app_password(&self, account: &Account, token: &str) -> Result<bool> {
+    /// Checks an app password of `account`; without an account, the same lookup is made
+    /// for nobody, so that an unknown login costs what a known one does.
+    pub(crate) async fn check_app_password(
+        &self,
+        account: Option<&Account>,
+        token: &str,
+    ) -> Result<bool> {
         let Some(lookup) = lookup_of(token) else {
             return Ok(false);
         };
         let row: Option<(i64, String, Option<i64>)> = self
             .db
             .qa::<(i64, String, Option<i64>)>("SELECT id, secret_hash, last_used_at FROM app_passwords WHERE account_id = ? AND lookup = ? AND revoked = 0")
-            .bind(account.id)
+            .bind(account.map_or(-1, |a| a.id))
             .bind(lookup.to_string())
             .fetch_optional(self.db.pool())
             .await?;

@@ -91,7 +91,15 @@ impl BasicCache {
 
 impl App {
     /// Checks Basic credentials. Every failure is audited (without the secret) and
-    /// answers the same, whatever the reason.
+    /// answers the same, whatever the reason, after the same work: one Argon2id check
+    /// for anything shaped like an account password, one app-password lookup for
+    /// anything shaped like an app password. So neither the answer nor its time tells an
+    /// unknown login from a deactivated account or a wrong password.
+    ///
+    /// The throttle decides first, for every account-password attempt, remembered or
+    /// not: a locked or waiting login is refused before the cache is looked at, so the
+    /// cache never lets anyone test passwords faster than the lock allows. Only app
+    /// passwords (115 random bits, never the account password) pass without it.
     pub async fn authenticate_basic(
         &self,
         login: &str,
@@ -99,62 +107,67 @@ impl App {
         ip: Option<String>,
     ) -> Result<Account> {
         let now = self.now();
-        let found = self.account_by_login(login).await?;
-        // A client whose password was checked a moment ago is not held up by someone
-        // else's failures under its name, and app passwords (115 random bits, never
-        // the account password) cannot be guessed: neither pays for the check on each
-        // request. Everyone else waits out delays and locks.
         let app_password = lookup_of(secret).is_some();
+        let earlier_failures = if app_password {
+            false
+        } else {
+            match self.attempt_allowed(login, ip.as_deref()).await {
+                Ok(failures) => failures,
+                Err(e) => {
+                    self.audit_failed_login(login, "login.basic", "throttled", ip)
+                        .await?;
+                    return Err(e);
+                }
+            }
+        };
+        let found = self.account_by_login(login).await?;
         let cached = !app_password
             && found
                 .as_ref()
                 .is_some_and(|a| self.basic_cache.hit(a, secret, now));
-        if !cached
-            && !app_password
-            && let Err(e) = self.attempt_allowed(login, ip.as_deref()).await
-        {
-            self.audit_failed_login(login, "login.basic", "throttled", ip)
-                .await?;
-            return Err(e);
-        }
+        // The one check of the secret, done whatever else is wrong with the attempt.
+        let secret_ok = if app_password {
+            self.check_app_password(found.as_ref(), secret).await?
+        } else if cached {
+            true
+        } else {
+            let hash = found
+                .as_ref()
+                .map_or(password::dummy_hash(), |a| a.password_hash.as_str());
+            self.verify_password(secret, hash).await?
+        };
         let outcome = match &found {
-            None => {
-                // Same cost as a real check, so that probing for logins learns nothing.
-                let _ = self.verify_password(secret, password::dummy_hash()).await?;
-                Err("unknown login")
-            }
+            None => Err("unknown login"),
             Some(a) if !a.is_active() => Err("account inactive"),
             Some(a) if !self.member_active(a).await? => Err("member inactive"),
-            Some(a) if lookup_of(secret).is_some() => {
-                if self.check_app_password(a, secret).await? {
-                    Ok(false)
-                } else {
-                    Err("wrong app password")
-                }
-            }
-            Some(_) if cached => Ok(false),
+            Some(_) if app_password && !secret_ok => Err("wrong app password"),
+            Some(_) if app_password => Ok(()),
             // With a second factor the password alone opens nothing, also not here (an
-            // app password is made in the browser, after both factors). Checked before
-            // the password, so this door tells nothing about it.
+            // app password is made in the browser, after both factors).
             Some(a) if self.second_factor_enabled(a.id).await? => {
                 Err("second factor active: app password required")
             }
+            Some(_) if !secret_ok => Err("wrong password"),
+            Some(a) if a.must_change_password() => {
+                Err("one-time password must be changed in the browser first")
+            }
             Some(a) => {
-                let ok = self.verify_password(secret, &a.password_hash).await?;
-                if !ok {
-                    Err("wrong password")
-                } else if a.must_change_password() {
-                    Err("one-time password must be changed in the browser first")
-                } else {
+                if !cached {
                     self.basic_cache.remember(a, secret, now);
-                    Ok(true)
                 }
+                Ok(())
             }
         };
         match (outcome, found) {
-            (Ok(fresh), Some(account)) => {
-                if fresh {
-                    self.attempt_succeeded(login).await?;
+            (Ok(()), Some(account)) => {
+                // A sign-in with the password (checked now, or remembered from a check
+                // at most CACHE_TTL_MS ago, which was audited then) starts the login's
+                // count again; it is audited when checked, and when it ends a run of
+                // failures, so that the log shows who got in after them.
+                if !app_password && (!cached || earlier_failures) {
+                    if earlier_failures {
+                        self.attempt_succeeded(login).await?;
+                    }
                     let actor = account
                         .actor()
                         .ok_or(Error::Internal("inconsistent account".into()))?;
@@ -164,6 +177,9 @@ impl App {
                         format!("account:{}", account.login),
                     )
                     .ip(ip);
+                    if cached {
+                        ev = ev.detail("remembered password check after failed attempts");
+                    }
                     if let Some(m) = account.member_id {
                         ev = ev.member(m);
                     }
@@ -177,7 +193,7 @@ impl App {
                     .await?;
                 Err(Error::AuthFailed)
             }
-            (Ok(_), None) => Err(Error::AuthFailed),
+            (Ok(()), None) => Err(Error::AuthFailed),
         }
     }
 

@@ -385,12 +385,7 @@ impl App {
         if self.second_factor_required(account) {
             return Err(Error::Forbidden("second factor required"));
         }
-        if !crate::auth::accounts::verify_blocking(
-            password.to_string(),
-            account.password_hash.clone(),
-        )
-        .await?
-        {
+        if !self.verify_password(password, &account.password_hash).await? {
             return Err(Error::AuthFailed);
         }
         let actor = account

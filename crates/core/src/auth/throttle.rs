@@ -103,30 +103,32 @@ impl App {
         (row.last_failure_at + delay - now).max(0)
     }
 
-    async fn failure_row(&self, subject: &str) -> Result<Option<FailureRow>> {
-        Ok(self
-            .db
-            .qa::<FailureRow>("SELECT subject, failures, last_failure_at, locked_until FROM auth_failures WHERE subject = ?")
-            .bind(subject.to_string())
-            .fetch_optional(self.db.pool())
-            .await?)
-    }
-
     /// Before credentials are checked: refused while the login name or the address
     /// must wait or is locked. The same answer whether the account exists or not.
-    pub(crate) async fn attempt_allowed(&self, login: &str, ip: Option<&str>) -> Result<()> {
+    /// Otherwise tells whether failures of this login name are on record (so that a
+    /// success knows there is a count to end). One query for both subjects: this runs
+    /// before every request of a sync client that signs in with its password.
+    pub(crate) async fn attempt_allowed(&self, login: &str, ip: Option<&str>) -> Result<bool> {
         let now = self.now();
-        let mut wait = 0;
-        for subject in std::iter::once(login_subject(login)).chain(ip.map(ip_subject)) {
-            if let Some(row) = self.failure_row(&subject).await? {
-                wait = wait.max(self.wait_ms(&row, now));
-            }
-        }
+        let login_key = login_subject(login);
+        let ip_key = ip.map(ip_subject).unwrap_or_else(|| login_key.clone());
+        let rows = self
+            .db
+            .qa::<FailureRow>("SELECT subject, failures, last_failure_at, locked_until FROM auth_failures WHERE subject IN (?, ?)")
+            .bind(login_key.clone())
+            .bind(ip_key)
+            .fetch_all(self.db.pool())
+            .await?;
+        let wait = rows
+            .iter()
+            .map(|row| self.wait_ms(row, now))
+            .max()
+            .unwrap_or(0);
         if wait > 0 {
             let secs = u64::try_from((wait + 999) / 1000).unwrap_or(1).max(1);
             return Err(Error::TooManyAttempts { retry_after: secs });
         }
-        Ok(())
+        Ok(rows.iter().any(|r| r.subject == login_key && r.failures > 0))
     }
 
     /// After a failed attempt: counted for the login name and the address; a count

@@ -83,15 +83,8 @@ fn common_headers(h: &mut axum::http::HeaderMap, entry: &Entry) {
     if let Ok(v) = HeaderValue::from_str(&http_date(entry.mtime)) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    let ct = entry
-        .content_type
-        .as_deref()
-        .unwrap_or("application/octet-stream");
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(ct)
-            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
-    );
+    // The type the uploader claimed stays in PROPFIND; the body is a neutral download.
+    crate::download::set_file_body_headers(h, entry.path.name());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(v) = oc_checksum_header(entry).and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert("oc-checksum", v);
@@ -172,6 +165,10 @@ mod tests {
         let r = t.req("GET", "/f.txt").send().await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "0123456789");
+        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        assert!(r.header("content-disposition").is_some_and(|v| v.starts_with("attachment;")));
+        assert!(r.header("content-security-policy").is_some_and(|v| v.starts_with("sandbox")));
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
         let etag = r.header("etag").map(str::to_owned).expect("etag");
         assert!(etag.starts_with('"'));
         assert_eq!(r.header("content-length"), Some("10"));

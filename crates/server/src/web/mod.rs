@@ -23,10 +23,9 @@ use std::sync::Arc;
 use amtsbote_core::App;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,13 +37,12 @@ pub struct AppState {
 pub struct WebSettings {
     /// Cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
-    /// Send HSTS (only when this process terminates TLS itself).
-    pub hsts: bool,
 }
 
+/// The web door's routes; the security headers come around all doors at once
+/// (`crate::security_headers`).
 pub fn router(state: AppState) -> Router {
-    let hsts = state.web.hsts;
-    let mut r = Router::new()
+    Router::new()
         .route("/", get(home::home))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
@@ -105,35 +103,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(errors::not_found)
         .with_state(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    if hsts {
-        r = r.layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        ));
-    }
-    r
 }
 
 async fn style() -> impl IntoResponse {

@@ -12,7 +12,6 @@ use super::AppState;
 use super::admin::{member_labels, require_admin};
 use super::auth::CurrentUser;
 use super::errors::{IdPath, WebError, render};
-use super::spaces::content_disposition;
 use super::views::{QuarantinePage, QuarantineRow};
 
 pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Response, WebError> {
@@ -56,24 +55,19 @@ pub async fn download(
         .quarantine_open(&user.actor, id)
         .await
         .map_err(|e| user.err(e))?;
-    // Malware: never rendered, never sniffed, always saved under a name that says so.
-    Response::builder()
+    let mut resp = Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(
-            header::CONTENT_DISPOSITION,
-            content_disposition(&format!("{}.quarantine", q.name)),
-        )
         .header(header::CONTENT_LENGTH, q.size)
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(
-            header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'",
-        )
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::from_stream(ReaderStream::with_capacity(
             reader,
             256 * 1024,
         )))
-        .map_err(|e| WebError::internal(user.lang(), e))
+        .map_err(|e| WebError::internal(user.lang(), e))?;
+    // Malware: never rendered, never sniffed, always saved under a name that says so.
+    amtsbote_dav::download::set_file_body_headers(
+        resp.headers_mut(),
+        &format!("{}.quarantine", q.name),
+    );
+    Ok(resp)
 }

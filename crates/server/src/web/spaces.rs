@@ -14,7 +14,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
@@ -505,44 +504,6 @@ pub async fn delete(
     }
 }
 
-/// RFC 5987 attr-char: what may stand unescaped in `filename*`.
-const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-/// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266), so
-/// `Gehaltsmitteilung_März.pdf` arrives as such.
-pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| match c {
-            'ä' => "ae".to_string(),
-            'ö' => "oe".to_string(),
-            'ü' => "ue".to_string(),
-            'Ä' => "Ae".to_string(),
-            'Ö' => "Oe".to_string(),
-            'Ü' => "Ue".to_string(),
-            'ß' => "ss".to_string(),
-            c if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' => c.to_string(),
-            _ => "_".to_string(),
-        })
-        .collect();
-    format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(name, ATTR_CHAR)
-    )
-}
-
 pub async fn download(
     State(st): State<AppState>,
     user: CurrentUser,
@@ -573,36 +534,13 @@ pub async fn download(
             Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024)),
         )
     };
-    let resp = Response::builder()
+    let mut resp = Response::builder()
         .status(StatusCode::OK)
-        // User files never render on our origin: always a download, typed neutrally,
-        // sandboxed in case a browser tries anyway.
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_DISPOSITION, content_disposition(&node.name))
         .header(header::CONTENT_LENGTH, node.size)
         .header(header::ETAG, format!("\"{}\"", node.etag))
-        .header(
-            header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'",
-        )
         .body(body)
         .map_err(|e| WebError::internal(user.lang(), e))?;
+    // User files never render on our origin (the same rule as every other door).
+    amtsbote_dav::download::set_file_body_headers(resp.headers_mut(), &node.name);
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::content_disposition;
-
-    #[test]
-    fn disposition_keeps_umlauts() {
-        assert_eq!(
-            content_disposition("Gehaltsmitteilung_März.pdf"),
-            "attachment; filename=\"Gehaltsmitteilung_Maerz.pdf\"; filename*=UTF-8''Gehaltsmitteilung_M%C3%A4rz.pdf"
-        );
-        assert_eq!(
-            content_disposition("a\"b.txt"),
-            "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
-        );
-    }
 }

@@ -280,3 +280,154 @@ async fn operators_lift_a_lock_from_the_command_line() {
     );
     t.finish().await;
 }
+
+/// A PROPFIND over WebDAV with Basic credentials, as a sync client sends it.
+async fn propfind(t: &TestApp, login: &str, secret: &str) -> StatusCode {
+    t.client()
+        .request(
+            reqwest::Method::from_bytes(b"PROPFIND").expect("method"),
+            format!("{}/remote.php/dav/files/{login}/", t.url),
+        )
+        .header("Depth", "0")
+        .basic_auth(login, Some(secret.to_string()))
+        .send()
+        .await
+        .expect("dav")
+        .status()
+}
+
+/// Finding 1 of the penetration test: once the password had been used over WebDAV, its
+/// remembered check answered 207 while the login was throttled or locked, so guesses
+/// could be tested at hundreds per second. The throttle now decides first, every time.
+#[tokio::test]
+async fn a_remembered_webdav_password_does_not_pass_a_throttled_or_locked_login() {
+    let t = TestApp::spawn().await;
+    assert_eq!(propfind(&t, "user.a", PW).await, StatusCode::MULTI_STATUS);
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        statuses.push(propfind(&t, "user.a", &format!("falsch-{i}-falsch")).await);
+    }
+    assert_eq!(
+        &statuses[..4],
+        &[
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert!(statuses[3..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+    // The right password, remembered a moment ago, waits like every other attempt.
+    assert_eq!(
+        propfind(&t, "user.a", PW).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Once the wait is over it opens again, ends the count and says so in the log.
+    t.clock.advance_ms(2_000);
+    let before = t.app.password_checks();
+    assert_eq!(propfind(&t, "user.a", PW).await, StatusCode::MULTI_STATUS);
+    assert_eq!(
+        t.app.password_checks(),
+        before,
+        "the remembered check is still used: no Argon2 for a sync client"
+    );
+    let audit = t.app.audit_recent(20).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "login.basic" && a.outcome == "success"
+                && a.detail.contains("after failed attempts")),
+        "{audit:?}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            propfind(&t, "user.a", &format!("wieder-{i}-falsch")).await,
+            StatusCode::UNAUTHORIZED,
+            "the count started again after the success"
+        );
+    }
+
+    // Locked (10 failures): the right password is refused until the lock ends.
+    for i in 0..7 {
+        t.clock.advance_ms(61_000);
+        assert_eq!(
+            propfind(&t, "user.a", &format!("mehr-{i}-falsch")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(
+        t.app
+            .audit_recent(20)
+            .await
+            .expect("audit")
+            .iter()
+            .any(|a| a.action == "auth.lock")
+    );
+    t.clock.advance_ms(61_000);
+    assert_eq!(
+        propfind(&t, "user.a", PW).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    t.clock.advance_ms(15 * 60_000);
+    assert_eq!(propfind(&t, "user.a", PW).await, StatusCode::MULTI_STATUS);
+    t.finish().await;
+}
+
+/// Finding 5: a deactivated account was answered in 3–5 ms, a wrong password in 31–34
+/// ms. Every failed Basic attempt now makes exactly one Argon2id check, whatever the
+/// reason; counted, not timed, so the proof does not depend on the machine's load.
+#[tokio::test]
+async fn every_failed_basic_attempt_costs_one_password_check() {
+    use amtsbote_core::auth::accounts::AccountUpdate;
+    let t = TestApp::spawn().await;
+    let cli = amtsbote::startup::cli_actor();
+    let user_a2 = t
+        .app
+        .account_by_login("user.a2")
+        .await
+        .expect("db")
+        .expect("user.a2");
+    t.app
+        .update_account(
+            &cli,
+            user_a2.id,
+            AccountUpdate {
+                display_name: user_a2.display_name.clone(),
+                email: user_a2.email.clone(),
+                role: None,
+                active: false,
+            },
+        )
+        .await
+        .expect("deactivate");
+    t.app
+        .set_member_active(&cli, "1002", false)
+        .await
+        .expect("deactivate member");
+    for (login, secret, why) in [
+        ("niemand", PW, "unknown login"),
+        ("user.a2", PW, "deactivated account, right password"),
+        ("user.b", PW, "deactivated member, right password"),
+        ("user.a", "falsch-falsch-falsch", "wrong password"),
+    ] {
+        let before = t.app.password_checks();
+        assert_eq!(
+            propfind(&t, login, secret).await,
+            StatusCode::UNAUTHORIZED,
+            "{why}"
+        );
+        assert_eq!(t.app.password_checks() - before, 1, "{why}");
+    }
+    // Something shaped like an app password is looked up, never hashed with Argon2,
+    // for an unknown login as for a known one.
+    for login in ["niemand", "user.a"] {
+        let before = t.app.password_checks();
+        assert_eq!(
+            propfind(&t, login, "abcde-fghjk-mnpqr-stuvw-xyz23").await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(t.app.password_checks(), before, "{login}");
+    }
+    t.finish().await;
+}

@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod copy;
 mod dav;
+mod headers;
 mod hostile;
 mod isolation;
 mod letters;

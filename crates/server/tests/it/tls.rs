@@ -58,7 +58,10 @@ async fn https_with_dev_certificate() {
         .await
         .expect("https get");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
     let cookie = r.headers()["set-cookie"]
         .to_str()
         .expect("cookie")
@@ -80,6 +83,23 @@ async fn https_with_dev_certificate() {
         .await
         .expect("post");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key("strict-transport-security"));
+    // Every door, also a refusal of WebDAV and a health answer.
+    for (method, path) in [("PROPFIND", "/remote.php/webdav/"), ("GET", "/healthz")] {
+        let r = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{path}", running.url()),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            r.headers()["strict-transport-security"],
+            "max-age=31536000; includeSubDomains",
+            "{method} {path}"
+        );
+    }
 
     // Plain HTTP to the TLS port is not served.
     let plain = reqwest::Client::new()
