@@ -151,6 +151,9 @@ impl Error {
 pub enum MessageArg {
     Text(String),
     Bytes(u64),
+    /// A wait, written by the door in the user's language (the same figure as its
+    /// `Retry-After`).
+    Seconds(u64),
 }
 
 impl Error {
@@ -162,10 +165,9 @@ impl Error {
                 ("finding", MessageArg::Text(signature.clone())),
             ],
             Error::TooLargeToScan { limit } => vec![("limit", MessageArg::Bytes(*limit))],
-            Error::TooManyAttempts { retry_after } => vec![(
-                "minutes",
-                MessageArg::Text(retry_after.div_ceil(60).max(1).to_string()),
-            )],
+            Error::TooManyAttempts { retry_after } => {
+                vec![("wait", MessageArg::Seconds(*retry_after))]
+            }
             _ => Vec::new(),
         }
     }

@@ -52,6 +52,22 @@ const WINDOWS_RESERVED: [&str; 22] = [
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
+/// Characters that are not seen but change what is seen: controls, bidi overrides and
+/// isolates (U+202A..U+202E, U+2066..U+2069), which disguise extensions
+/// ("rechnung\u{202E}fdp.exe"), and the invisible format characters (zero-width space,
+/// joiners and marks U+200B..U+200F, word joiner and invisible operators
+/// U+2060..U+2064, the Arabic letter mark U+061C, the byte order mark U+FEFF), which
+/// make two names that look the same differ ("Bescheid\u{200B}.pdf").
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+        || ('\u{200B}'..='\u{200F}').contains(&c)
+        || ('\u{2060}'..='\u{2064}').contains(&c)
+        || c == '\u{061C}'
+        || c == '\u{FEFF}'
+}
+
 impl NodeName {
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         let name: String = raw.nfc().collect();
@@ -64,13 +80,7 @@ impl NodeName {
         if name.contains(['/', '\\']) {
             return Err(NameError::Separator);
         }
-        // Bidi overrides (U+202A..U+202E, U+2066..U+2069) disguise extensions
-        // ("rechnung\u{202E}fdp.exe"); treat them like control characters.
-        if name.chars().any(|c| {
-            c.is_control()
-                || ('\u{202A}'..='\u{202E}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-        }) {
+        if name.chars().any(is_hidden) {
             return Err(NameError::Control);
         }
         if name.len() > MAX_NAME_BYTES {
@@ -147,6 +157,11 @@ mod tests {
             ("a\rb", NameError::Control),
             ("a\u{7f}", NameError::Control),
             ("rechnung\u{202E}fdp.exe", NameError::Control),
+            ("Bescheid\u{200B}.pdf", NameError::Control),
+            ("a\u{200D}b", NameError::Control),
+            ("a\u{200E}b", NameError::Control),
+            ("a\u{2060}b", NameError::Control),
+            ("\u{FEFF}Bescheid.pdf", NameError::Control),
             ("name.", NameError::TrailingDotOrSpace),
             ("name ", NameError::TrailingDotOrSpace),
             (" name", NameError::LeadingSpace),

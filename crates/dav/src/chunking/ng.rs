@@ -155,6 +155,13 @@ async fn assemble<B: DavBackend>(ctx: &Ctx<B>, session: &str) -> Result<Response
         None => headers_number(ctx, "oc-total-file-length")?,
     };
     check_total(total, sum)?;
+    // A session without chunks is almost always a client that lost them, not an empty
+    // file: only `OC-Total-Length: 0` says an empty file is meant.
+    if names.is_empty() && total != Some(0) {
+        return Err(DavError::bad_request(
+            "Der Upload enthält keine Teile. Eine leere Datei wird nur mit OC-Total-Length: 0 angelegt.",
+        ));
+    }
 
     let current = resolve(ctx, &dest).await?;
     if current.as_ref().is_some_and(|e| e.is_collection) {
@@ -354,5 +361,27 @@ mod tests {
             400
         );
         assert_eq!(t.upload("GET", "/1").send().await.status, 405);
+    }
+
+    #[tokio::test]
+    async fn ng_session_without_chunks_is_no_file_unless_announced_empty() {
+        let t = TestDav::new();
+        t.upload("MKCOL", "/7").send().await;
+        let r = t
+            .upload("MOVE", "/7/.file")
+            .header("destination", "/remote.php/dav/files/alice/leer")
+            .send()
+            .await;
+        assert_eq!(r.status, 400);
+        assert!(r.body.contains("keine Teile"), "{}", r.body);
+        assert_eq!(t.req("GET", "/leer").send().await.status, 404);
+        let r = t
+            .upload("MOVE", "/7/.file")
+            .header("destination", "/remote.php/dav/files/alice/leer")
+            .header("oc-total-length", "0")
+            .send()
+            .await;
+        assert_eq!(r.status, 201);
+        assert_eq!(t.get("/leer").await, "");
     }
 }

@@ -60,6 +60,7 @@ fn message_args(lang: Lang, e: &Error) -> Vec<(&'static str, String)> {
             let text = match arg {
                 MessageArg::Text(t) => t,
                 MessageArg::Bytes(b) => lang.size(i64::try_from(b).unwrap_or(i64::MAX)),
+                MessageArg::Seconds(s) => lang.wait(s),
             };
             (name, text)
         })

@@ -120,6 +120,27 @@ impl Lang {
         }
     }
 
+    /// A wait of `secs` seconds with the right plural: under two minutes in seconds
+    /// (as `Retry-After` says it), longer ones in whole minutes, rounded up.
+    pub fn wait(self, secs: u64) -> String {
+        let (n, unit) = if secs < 120 {
+            (secs.max(1), 0)
+        } else {
+            (secs.div_ceil(60), 1)
+        };
+        let word = match (self, unit, n == 1) {
+            (Lang::De, 0, true) => "Sekunde",
+            (Lang::De, 0, false) => "Sekunden",
+            (Lang::De, _, true) => "Minute",
+            (Lang::De, _, false) => "Minuten",
+            (Lang::En, 0, true) => "second",
+            (Lang::En, 0, false) => "seconds",
+            (Lang::En, _, true) => "minute",
+            (Lang::En, _, false) => "minutes",
+        };
+        format!("{n} {word}")
+    }
+
     pub fn size(self, bytes: i64) -> String {
         let b = bytes.max(0) as f64;
         let (v, unit) = if b >= 1024.0 * 1024.0 * 1024.0 {
@@ -180,6 +201,7 @@ mod tests {
             ("folders", "x".to_string()),
             ("minutes", "x".to_string()),
             ("seconds", "x".to_string()),
+            ("wait", "x".to_string()),
             ("hour", "x".to_string()),
             ("line", "x".to_string()),
         ];
@@ -212,5 +234,17 @@ mod tests {
         assert_eq!(Lang::De.size(1536), "1,5 KiB");
         assert_eq!(Lang::En.size(1536), "1.5 KiB");
         assert_eq!(Lang::De.datetime(0), "01.01.1970 01:00");
+    }
+
+    #[test]
+    fn waits_have_proper_plurals() {
+        assert_eq!(Lang::De.wait(1), "1 Sekunde");
+        assert_eq!(Lang::De.wait(0), "1 Sekunde");
+        assert_eq!(Lang::De.wait(30), "30 Sekunden");
+        assert_eq!(Lang::De.wait(119), "119 Sekunden");
+        assert_eq!(Lang::De.wait(120), "2 Minuten");
+        assert_eq!(Lang::De.wait(14 * 60 + 1), "15 Minuten");
+        assert_eq!(Lang::En.wait(1), "1 second");
+        assert_eq!(Lang::En.wait(900), "15 minutes");
     }
 }

@@ -51,6 +51,8 @@ async fn wrong_passwords_slow_down_then_lock_a_login_until_the_lock_expires() {
         "{body}"
     );
     assert!(body.contains("retry-after: Some(\"1\")"), "{body}");
+    // The page says what Retry-After says, in proper German.
+    assert!(body.contains("in 1 Sekunde erneut"), "{body}");
     // Waiting out each delay, up to ten failures in all: then the login is locked.
     for _ in 3..10 {
         t.clock.advance_ms(61_000);
@@ -60,7 +62,9 @@ async fn wrong_passwords_slow_down_then_lock_a_login_until_the_lock_expires() {
     t.clock.advance_ms(61_000);
     let (status, body, _) = attempt(&t, "user.a", PW).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "locked");
-    assert!(body.contains("in 14 Minute(n)"), "{body}");
+    // 15 minutes less the 61 s since the lock: 839 s, "14 Minuten" rounded up.
+    assert!(body.contains("in 14 Minuten erneut"), "{body}");
+    assert!(body.contains("retry-after: Some(\"839\")"), "{body}");
     let locks = t
         .app
         .audit_recent(200)
