@@ -20,6 +20,7 @@ pub struct Config {
     pub server: ServerSection,
     pub database: DatabaseSection,
     pub tls: TlsSection,
+    pub metrics: MetricsSection,
     pub authority: AuthoritySettings,
     pub access: AccessSettings,
     pub limits: LimitSettings,
@@ -78,6 +79,19 @@ impl std::fmt::Debug for DatabaseSection {
 pub struct TlsSection {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+}
+
+/// Where the monitoring reads `/metrics` and the details of `/readyz`; the public port
+/// answers them only with the bearer token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// A second listener for the monitoring only (e.g. `127.0.0.1:9464`): `/metrics`,
+    /// `/readyz` with details, `/healthz`. None: no such listener.
+    pub listen: Option<SocketAddr>,
+    /// A file holding a bearer token; with it, the public port answers `/metrics` and
+    /// the details of `/readyz` to `Authorization: Bearer <token>`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Hides the password of a database URL (user info and a `password=` parameter).
@@ -143,6 +157,24 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The monitoring bearer token from `metrics.token_file` (trimmed), if one is set.
+    pub fn metrics_token(&self) -> anyhow::Result<Option<String>> {
+        let Some(path) = &self.metrics.token_file else {
+            return Ok(None);
+        };
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("metrics.token_file {}: {e}", path.display()))?
+            .trim()
+            .to_string();
+        if token.len() < 32 {
+            anyhow::bail!(
+                "metrics.token_file {}: the token must have at least 32 characters",
+                path.display()
+            );
+        }
+        Ok(Some(token))
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             anyhow::bail!("tls.cert and tls.key must be set together");
@@ -160,6 +192,7 @@ impl Config {
                 anyhow::bail!("template folder {:?} is listed twice", f.name);
             }
         }
+        self.metrics_token()?;
         if self.limits.max_upload_bytes == 0 {
             anyhow::bail!("limits.max_upload_bytes must be greater than 0");
         }

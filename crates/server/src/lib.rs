@@ -5,6 +5,7 @@ pub mod compat;
 pub mod config;
 pub mod dav_door;
 pub mod letters;
+pub mod monitoring;
 pub mod security_headers;
 pub mod startup;
 pub mod web;

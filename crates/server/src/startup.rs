@@ -174,6 +174,8 @@ pub async fn seed_demo(app: &App) -> anyhow::Result<Vec<(String, String)>> {
 /// A running server; dropping the sender stops it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The monitoring listener (`metrics.listen`), if configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub tls: bool,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -212,6 +214,9 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         app: app.clone(),
         web: Arc::new(WebSettings {
             secure_cookies: tls || cfg.server.secure_cookies,
+            metrics_token: cfg
+                .metrics_token()?
+                .map(crate::monitoring::BearerToken::new),
         }),
     };
     let router = crate::security_headers::apply(
@@ -288,9 +293,36 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         }
     });
 
+    // The monitoring listener: plain HTTP on an address only the monitoring reaches.
+    let metrics_handle = axum_server::Handle::new();
+    let metrics_addr = match cfg.metrics.listen {
+        Some(at) => {
+            let l = std::net::TcpListener::bind(at)
+                .with_context(|| format!("binding metrics.listen {at}"))?;
+            l.set_nonblocking(true)?;
+            let bound = l.local_addr()?;
+            let service = crate::security_headers::apply(crate::monitoring::router(app.clone()), false)
+                .into_make_service();
+            let mh = metrics_handle.clone();
+            tokio::spawn(async move {
+                if let Err(e) = axum_server::from_tcp(l).handle(mh).serve(service).await {
+                    tracing::error!(error = %e, "monitoring listener failed");
+                }
+            });
+            metrics_handle
+                .listening()
+                .await
+                .context("monitoring listener did not start")?;
+            tracing::info!(listen = %bound, "monitoring listener (/metrics, /readyz)");
+            Some(bound)
+        }
+        None => None,
+    };
+
     let h = handle.clone();
     tokio::spawn(async move {
         let _ = rx.changed().await;
+        metrics_handle.shutdown();
         h.graceful_shutdown(Some(Duration::from_secs(30)));
     });
 
@@ -322,6 +354,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
     handle.listening().await.context("server did not start")?;
     Ok(Running {
         addr,
+        metrics_addr,
         tls,
         shutdown: tx,
         task,
@@ -346,10 +379,9 @@ pub async fn serve(mut cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
     }
     let app = build_app(&cfg, Arc::new(SystemClock)).await?;
     if let Some(otp) = ensure_first_admin(&app).await? {
-        // To the terminal only, never into the log.
-        println!(
-            "\nFirst administrator created.\n  login:              admin\n  one-time password:  {otp}\n  (must be changed at first log-in; shown only now)\n"
-        );
+        hand_over_first_admin(&cfg, &otp, opts.demo)?;
+    } else {
+        remove_spent_admin_password(&cfg, &app).await;
     }
     if opts.demo {
         let seeded = seed_demo(&app).await?;
@@ -376,6 +408,61 @@ pub async fn serve(mut cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
     running.stop().await?;
     app.db.close().await;
     Ok(())
+}
+
+/// Where the first administrator's one-time password is kept when no terminal sees it.
+pub fn initial_admin_password_file(cfg: &Config) -> PathBuf {
+    cfg.server.data_dir.join("initial-admin-password")
+}
+
+/// Hands the first admin's one-time password to the operator, never to a log: on a
+/// terminal (and in the demo) it is printed; otherwise (a service manager, whose
+/// standard output is the journal) it goes into a file readable by the service user
+/// only, and only the file's name is printed.
+fn hand_over_first_admin(cfg: &Config, otp: &str, demo: bool) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let text = format!(
+        "First administrator created.\n  login:              admin\n  one-time password:  {otp}\n  (must be changed at first log-in)\n"
+    );
+    if demo || std::io::stdout().is_terminal() {
+        println!("\n{text}");
+        return Ok(());
+    }
+    let path = initial_admin_password_file(cfg);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    println!(
+        "First administrator `admin` created. Its one-time password is in {} (readable by this user only; removed once admin has set a password).",
+        data_dir_display(&path)
+    );
+    tracing::warn!(file = %path.display(), "first administrator created; one-time password written to the file");
+    Ok(())
+}
+
+/// Removes the first admin's password file once admin has a password of its own.
+async fn remove_spent_admin_password(cfg: &Config, app: &App) {
+    let path = initial_admin_password_file(cfg);
+    if !path.exists() {
+        return;
+    }
+    let spent = match app.account_by_login("admin").await {
+        Ok(Some(a)) => !a.must_change_password(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    if spent {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(file = %path.display(), "removed the spent one-time password of the first administrator"),
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "could not remove the spent one-time password file"),
+        }
+    }
 }
 
 fn data_dir_display(p: &PathBuf) -> String {

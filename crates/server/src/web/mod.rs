@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use amtsbote_core::App;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -37,6 +37,8 @@ pub struct AppState {
 pub struct WebSettings {
     /// Cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
+    /// With it, the public port answers `/metrics` and the details of `/readyz`.
+    pub metrics_token: Option<crate::monitoring::BearerToken>,
 }
 
 /// The web door's routes; the security headers come around all doors at once
@@ -98,9 +100,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ocs/{version}/cloud/capabilities", get(crate::compat::capabilities))
         .route("/ocs/{version}/cloud/user", get(crate::compat::user))
         .route("/static/style.css", get(style))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(crate::monitoring::healthz))
+        .route("/readyz", get(crate::monitoring::public_readyz))
+        .route("/metrics", get(crate::monitoring::public_metrics))
         .fallback(errors::not_found)
         .with_state(state)
 }
@@ -113,85 +115,4 @@ async fn style() -> impl IntoResponse {
         ],
         include_str!("../../static/style.css"),
     )
-}
-
-/// Prometheus text format: the scanner's state and verdicts since start. Counters only,
-/// nothing about files or people.
-async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    use std::fmt::Write;
-    let health = st.app.scanner.health();
-    let c = health.counts();
-    let up = match health.state() {
-        amtsbote_core::scan::ScannerState::Ready => 1,
-        _ => 0,
-    };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP amtsbote_scanner_up Whether the virus scanner answered last time (0 also when scanning is off)."
-    );
-    let _ = writeln!(out, "# TYPE amtsbote_scanner_up gauge");
-    let _ = writeln!(
-        out,
-        "amtsbote_scanner_up{{scanner=\"{}\"}} {up}",
-        st.app.scanner.mode()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP amtsbote_scanner_outages_total Outages of the virus scanner since start."
-    );
-    let _ = writeln!(out, "# TYPE amtsbote_scanner_outages_total counter");
-    let _ = writeln!(out, "amtsbote_scanner_outages_total {}", c.outages);
-    let _ = writeln!(
-        out,
-        "# HELP amtsbote_scans_total Upload scans since start, by result."
-    );
-    let _ = writeln!(out, "# TYPE amtsbote_scans_total counter");
-    for (result, n) in [
-        ("clean", c.clean),
-        ("infected", c.infected),
-        ("error", c.failed),
-        ("too_large", c.too_large),
-    ] {
-        let _ = writeln!(out, "amtsbote_scans_total{{result=\"{result}\"}} {n}");
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// Readiness, and why not: the database, and the scanner as last seen (by the watcher's
-/// probe every 30 s, or by the last upload). A scanner outage does not make the node
-/// unready: downloads keep working, uploads are refused with a clear message, and the
-/// body says why. No request here reaches clamd, so this answers at once.
-async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
-    let db_ok = st.app.count_accounts().await.is_ok();
-    let state = st.app.scanner.health().state();
-    let mut body = serde_json::json!({
-        "database": if db_ok { "ok" } else { "error" },
-        "scanner": st.app.scanner.mode(),
-        "scanner_state": state.label(),
-    });
-    if let amtsbote_core::scan::ScannerState::Unavailable { reason } = &state {
-        body["scanner_reason"] = reason.clone().into();
-        body["uploads"] = match st.app.settings.scan.on_unavailable {
-            amtsbote_core::settings::OnUnavailable::Reject => "refused",
-            amtsbote_core::settings::OnUnavailable::Allow => "accepted unscanned",
-        }
-        .into();
-    }
-    let status = if db_ok {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, axum::Json(body))
 }

@@ -25,6 +25,9 @@ use sqlx::Connection;
 
 pub const PW: &str = "Test-Passwort-2026!";
 
+/// The bearer token of the monitoring in every test server (`metrics.token_file`).
+pub const METRICS_TOKEN: &str = "test-monitoring-token-0123456789abcdef";
+
 /// 2026-11-26 12:00 UTC: a fixed start for the injected clock.
 pub const T0: i64 = 1_795_694_400_000;
 
@@ -149,6 +152,9 @@ pub fn config(dir: &std::path::Path, db_url: &str, opts: &Opts) -> Config {
     cfg.lockout = opts.lockout.clone();
     cfg.second_factor = opts.second_factor.clone();
     cfg.letters = opts.letters.clone();
+    let token = dir.join("metrics-token");
+    std::fs::write(&token, format!("{METRICS_TOKEN}\n")).expect("metrics token file");
+    cfg.metrics.token_file = Some(token);
     cfg
 }
 

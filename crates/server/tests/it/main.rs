@@ -16,6 +16,7 @@ mod isolation;
 mod letters;
 mod lockout;
 mod mail;
+mod monitoring;
 mod notify;
 mod policy;
 mod restart;

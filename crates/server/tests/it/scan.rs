@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::clamd::{CLAM_ZIP, Clamd, eicar};
-use crate::helpers::{Opts, PW, TestApp, bytes, node_id, unescape};
+use crate::helpers::{METRICS_TOKEN, Opts, PW, TestApp, bytes, node_id, unescape};
 use amtsbote_core::settings::{OnInfected, OnUnavailable, ScanMode, ScanSettings};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
@@ -488,6 +488,7 @@ async fn an_outage_refuses_uploads_until_clamd_is_back_without_restart() {
 async fn metrics(t: &TestApp) -> String {
     t.client()
         .get(format!("{}/metrics", t.url))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .expect("metrics")
@@ -510,6 +511,7 @@ async fn readyz(t: &TestApp) -> serde_json::Value {
     let r = t
         .client()
         .get(format!("{}/readyz", t.url))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .expect("readyz");
