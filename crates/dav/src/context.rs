@@ -159,9 +159,9 @@ async fn files<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Response, DavE
         "LOCK" => methods::lock::handle(ctx, body).await,
         "UNLOCK" => methods::unlock::handle(ctx).await,
         // Known to HTTP, refused here: TRACE would echo the credentials back.
-        "TRACE" | "CONNECT" | "POST" | "PATCH" => Err(method_not_allowed(
-            "Diese Methode ist hier nicht erlaubt.",
-        )),
+        "TRACE" | "CONNECT" | "POST" | "PATCH" => {
+            Err(method_not_allowed("Diese Methode ist hier nicht erlaubt."))
+        }
         _ => Err(
             DavError::not_implemented("Diese Methode wird nicht unterstützt.")
                 .with_header(header::ALLOW, HeaderValue::from_static(ALLOW)),

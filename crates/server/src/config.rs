@@ -43,6 +43,15 @@ pub struct ServerSection {
     /// Send cookies with `Secure` even without TLS here (set when a TLS-terminating
     /// reverse proxy is in front). With `tls.cert` set they are always secure.
     pub secure_cookies: bool,
+    /// A client must send a request's headers within this time, and a kept-alive
+    /// connection is closed after this long without a new request.
+    pub header_timeout_seconds: u64,
+    /// A request body that sends nothing for this long is ended (outside a virus scan,
+    /// which has `scan.timeout_seconds`).
+    pub body_timeout_seconds: u64,
+    /// Open connections per client address at most (0: no limit, e.g. behind a
+    /// reverse proxy, which is then the only address).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerSection {
@@ -51,6 +60,9 @@ impl Default for ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             secure_cookies: false,
+            header_timeout_seconds: 20,
+            body_timeout_seconds: 60,
+            max_connections_per_address: 128,
         }
     }
 }
@@ -193,6 +205,11 @@ impl Config {
             }
         }
         self.metrics_token()?;
+        if self.server.header_timeout_seconds == 0 || self.server.body_timeout_seconds == 0 {
+            anyhow::bail!(
+                "server.header_timeout_seconds and body_timeout_seconds must be at least 1"
+            );
+        }
         if self.limits.max_upload_bytes == 0 {
             anyhow::bail!("limits.max_upload_bytes must be greater than 0");
         }

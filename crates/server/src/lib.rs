@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod connections;
 pub mod dav_door;
 pub mod letters;
 pub mod monitoring;

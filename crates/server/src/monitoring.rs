@@ -36,7 +36,10 @@ impl BearerToken {
         };
         let a = Sha256::digest(given.trim().as_bytes());
         let b = Sha256::digest(self.0.as_bytes());
-        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 }
 

@@ -223,7 +223,13 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         crate::dav_door::mount(web::router(state), app.clone()),
         tls,
     )
+    .layer(axum::middleware::map_request(
+        crate::connections::body_timeout(Duration::from_secs(cfg.server.body_timeout_seconds)),
+    ))
     .into_make_service_with_connect_info::<SocketAddr>();
+    let per_address =
+        crate::connections::PerAddressLimit::new(cfg.server.max_connections_per_address);
+    let header_timeout = Duration::from_secs(cfg.server.header_timeout_seconds);
     let handle = axum_server::Handle::new();
     let (tx, mut rx) = watch::channel(false);
 
@@ -301,8 +307,9 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                 .with_context(|| format!("binding metrics.listen {at}"))?;
             l.set_nonblocking(true)?;
             let bound = l.local_addr()?;
-            let service = crate::security_headers::apply(crate::monitoring::router(app.clone()), false)
-                .into_make_service();
+            let service =
+                crate::security_headers::apply(crate::monitoring::router(app.clone()), false)
+                    .into_make_service();
             let mh = metrics_handle.clone();
             tokio::spawn(async move {
                 if let Err(e) = axum_server::from_tcp(l).handle(mh).serve(service).await {
@@ -331,21 +338,20 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         let tls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
             .await
             .context("loading TLS certificate and key")?;
+        let mut server =
+            axum_server::from_tcp_rustls(listener, tls_cfg).map(|tls| tls.acceptor(per_address));
+        crate::connections::configure(server.http_builder(), header_timeout);
         tokio::spawn(async move {
-            axum_server::from_tcp_rustls(listener, tls_cfg)
-                .handle(server_handle)
-                .serve(router)
-                .await?;
+            server.handle(server_handle).serve(router).await?;
             let _ = cleanup.await;
             let _ = tokio::time::timeout(NOTIFY_STOP, notifier).await;
             Ok(())
         })
     } else {
+        let mut server = axum_server::from_tcp(listener).acceptor(per_address);
+        crate::connections::configure(server.http_builder(), header_timeout);
         tokio::spawn(async move {
-            axum_server::from_tcp(listener)
-                .handle(server_handle)
-                .serve(router)
-                .await?;
+            server.handle(server_handle).serve(router).await?;
             let _ = cleanup.await;
             let _ = tokio::time::timeout(NOTIFY_STOP, notifier).await;
             Ok(())
@@ -459,8 +465,12 @@ async fn remove_spent_admin_password(cfg: &Config, app: &App) {
     };
     if spent {
         match std::fs::remove_file(&path) {
-            Ok(()) => tracing::info!(file = %path.display(), "removed the spent one-time password of the first administrator"),
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "could not remove the spent one-time password file"),
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "removed the spent one-time password of the first administrator")
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "could not remove the spent one-time password file")
+            }
         }
     }
 }

@@ -410,7 +410,10 @@ impl App {
             .account_by_id(account_id)
             .await?
             .ok_or(Error::NotFound)?;
-        if !self.verify_password(current, &account.password_hash).await? {
+        if !self
+            .verify_password(current, &account.password_hash)
+            .await?
+        {
             return Err(Error::AuthFailed);
         }
         self.check_password_rules(new, &account.login)?;

@@ -385,7 +385,10 @@ impl App {
         if self.second_factor_required(account) {
             return Err(Error::Forbidden("second factor required"));
         }
-        if !self.verify_password(password, &account.password_hash).await? {
+        if !self
+            .verify_password(password, &account.password_hash)
+            .await?
+        {
             return Err(Error::AuthFailed);
         }
         let actor = account

@@ -128,7 +128,9 @@ impl App {
             let secs = u64::try_from((wait + 999) / 1000).unwrap_or(1).max(1);
             return Err(Error::TooManyAttempts { retry_after: secs });
         }
-        Ok(rows.iter().any(|r| r.subject == login_key && r.failures > 0))
+        Ok(rows
+            .iter()
+            .any(|r| r.subject == login_key && r.failures > 0))
     }
 
     /// After a failed attempt: counted for the login name and the address; a count

@@ -166,8 +166,14 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, "0123456789");
         assert_eq!(r.header("content-type"), Some("application/octet-stream"));
-        assert!(r.header("content-disposition").is_some_and(|v| v.starts_with("attachment;")));
-        assert!(r.header("content-security-policy").is_some_and(|v| v.starts_with("sandbox")));
+        assert!(
+            r.header("content-disposition")
+                .is_some_and(|v| v.starts_with("attachment;"))
+        );
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|v| v.starts_with("sandbox"))
+        );
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
         let etag = r.header("etag").map(str::to_owned).expect("etag");
         assert!(etag.starts_with('"'));

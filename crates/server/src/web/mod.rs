@@ -48,14 +48,20 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(home::home))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/login/second-factor", get(second_factor::form).post(second_factor::check))
+        .route(
+            "/login/second-factor",
+            get(second_factor::form).post(second_factor::check),
+        )
         .route("/security", get(second_factor::security))
         .route("/security/totp/start", post(second_factor::start))
         .route("/security/totp/qr.svg", get(second_factor::qr))
         .route("/security/totp/confirm", post(second_factor::confirm))
         .route("/security/totp/disable", post(second_factor::disable))
         .route("/security/recovery-codes", post(second_factor::renew_codes))
-        .route("/password", get(auth::password_form).post(auth::change_password))
+        .route(
+            "/password",
+            get(auth::password_form).post(auth::change_password),
+        )
         .route("/lang/{code}", get(auth::switch_language))
         .route("/members", get(home::members))
         .route("/spaces/{space}", get(spaces::space_root))
@@ -64,7 +70,10 @@ pub fn router(state: AppState) -> Router {
             "/spaces/{space}/folders/{folder}/upload",
             post(spaces::upload).layer(DefaultBodyLimit::disable()),
         )
-        .route("/spaces/{space}/folders/{folder}/mkdir", post(spaces::mkdir))
+        .route(
+            "/spaces/{space}/folders/{folder}/mkdir",
+            post(spaces::mkdir),
+        )
         .route("/spaces/{space}/files/{node}", get(spaces::download))
         .route(
             "/spaces/{space}/nodes/{node}/delete",
@@ -73,17 +82,38 @@ pub fn router(state: AppState) -> Router {
         .route("/spaces/{space}/nodes/{node}/rename", post(spaces::rename))
         .route("/admin/members/new", get(admin::member_new_form))
         .route("/admin/members", post(admin::member_create))
-        .route("/admin/members/{member}", get(admin::member_edit_form).post(admin::member_update))
+        .route(
+            "/admin/members/{member}",
+            get(admin::member_edit_form).post(admin::member_update),
+        )
         .route("/admin/members/{member}/assign", post(admin::member_assign))
-        .route("/admin/accounts", get(admin::accounts).post(admin::account_create))
+        .route(
+            "/admin/accounts",
+            get(admin::accounts).post(admin::account_create),
+        )
         .route("/admin/accounts/new", get(admin::account_new_form))
-        .route("/admin/accounts/{account}", get(admin::account_edit_form).post(admin::account_update))
-        .route("/admin/accounts/{account}/reset", post(admin::account_reset))
-        .route("/admin/accounts/{account}/sessions/end", post(sessions::end_all_of))
-        .route("/admin/accounts/{account}/letter", post(access_letters::one))
+        .route(
+            "/admin/accounts/{account}",
+            get(admin::account_edit_form).post(admin::account_update),
+        )
+        .route(
+            "/admin/accounts/{account}/reset",
+            post(admin::account_reset),
+        )
+        .route(
+            "/admin/accounts/{account}/sessions/end",
+            post(sessions::end_all_of),
+        )
+        .route(
+            "/admin/accounts/{account}/letter",
+            post(access_letters::one),
+        )
         .route("/admin/activation", get(access_letters::list))
         .route("/admin/activation/letters", post(access_letters::batch))
-        .route("/admin/accounts/{account}/second-factor/reset", post(second_factor::admin_reset))
+        .route(
+            "/admin/accounts/{account}/second-factor/reset",
+            post(second_factor::admin_reset),
+        )
         .route("/sessions", get(sessions::list))
         .route("/sessions/end", post(sessions::end))
         .route("/admin/quarantine", get(quarantine::list))
@@ -93,11 +123,20 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/mail", get(mail_queue::list))
         .route("/admin/mail/{id}/retry", post(mail_queue::retry))
         .route("/admin/mail/retry-all", post(mail_queue::retry_all))
-        .route("/notifications", get(notifications::show).post(notifications::save))
-        .route("/app-passwords", get(app_passwords::list).post(app_passwords::create))
+        .route(
+            "/notifications",
+            get(notifications::show).post(notifications::save),
+        )
+        .route(
+            "/app-passwords",
+            get(app_passwords::list).post(app_passwords::create),
+        )
         .route("/app-passwords/{id}/revoke", post(app_passwords::revoke))
         .route("/status.php", get(crate::compat::status))
-        .route("/ocs/{version}/cloud/capabilities", get(crate::compat::capabilities))
+        .route(
+            "/ocs/{version}/cloud/capabilities",
+            get(crate::compat::capabilities),
+        )
         .route("/ocs/{version}/cloud/user", get(crate::compat::user))
         .route("/static/style.css", get(style))
         .route("/healthz", get(crate::monitoring::healthz))

@@ -18,7 +18,10 @@ fn assert_guarded(r: &Response, what: &str) {
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    assert!(csp.contains("frame-ancestors 'none'"), "CSP on {what}: {csp:?}");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "CSP on {what}: {csp:?}"
+    );
     assert!(
         !csp.contains("http:") && !csp.contains("https:"),
         "no external origin on {what}: {csp}"
@@ -139,7 +142,10 @@ async fn every_door_answers_with_the_security_headers() {
     ] {
         answers.push((
             format!("GET {path}"),
-            http.get(format!("{}{path}", t.url)).send().await.expect("get"),
+            http.get(format!("{}{path}", t.url))
+                .send()
+                .await
+                .expect("get"),
         ));
     }
     answers.push(("signed-in start page".into(), user.get("/").await));

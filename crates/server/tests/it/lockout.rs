@@ -320,7 +320,11 @@ async fn a_remembered_webdav_password_does_not_pass_a_throttled_or_locked_login(
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
-    assert!(statuses[3..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+    assert!(
+        statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+    );
     // The right password, remembered a moment ago, waits like every other attempt.
     assert_eq!(
         propfind(&t, "user.a", PW).await,
@@ -338,10 +342,9 @@ async fn a_remembered_webdav_password_does_not_pass_a_throttled_or_locked_login(
     );
     let audit = t.app.audit_recent(20).await.expect("audit");
     assert!(
-        audit
-            .iter()
-            .any(|a| a.action == "login.basic" && a.outcome == "success"
-                && a.detail.contains("after failed attempts")),
+        audit.iter().any(|a| a.action == "login.basic"
+            && a.outcome == "success"
+            && a.detail.contains("after failed attempts")),
         "{audit:?}"
     );
     for i in 0..3 {

@@ -23,6 +23,7 @@ mod restart;
 mod scan;
 mod second_factor;
 mod sessions;
+mod slow_clients;
 mod tls;
 mod tree;
 mod workflow;

@@ -29,7 +29,11 @@ async fn the_public_port_keeps_the_details_for_the_monitoring() {
     let r = get("/readyz", None).await.expect("readyz");
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(body, serde_json::json!({ "status": "ok" }), "a bare status only");
+    assert_eq!(
+        body,
+        serde_json::json!({ "status": "ok" }),
+        "a bare status only"
+    );
 
     for token in [None, Some("falsch"), Some(&METRICS_TOKEN[1..])] {
         let r = get("/metrics", token).await.expect("metrics");
@@ -44,7 +48,10 @@ async fn the_public_port_keeps_the_details_for_the_monitoring() {
     let r = get("/metrics", Some(METRICS_TOKEN)).await.expect("metrics");
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.expect("text");
-    assert!(text.contains("amtsbote_scanner_up{scanner=\"off\"} 0"), "{text}");
+    assert!(
+        text.contains("amtsbote_scanner_up{scanner=\"off\"} 0"),
+        "{text}"
+    );
     assert!(text.contains("amtsbote_password_checks_total"), "{text}");
     let r = get("/readyz", Some(METRICS_TOKEN)).await.expect("readyz");
     let body: serde_json::Value = r.json().await.expect("json");
@@ -90,7 +97,12 @@ async fn the_monitoring_listener_serves_what_the_public_port_does_not() {
             .to_str()
             .is_ok_and(|v| v.starts_with("text/plain; version=0.0.4"))
     );
-    assert!(r.text().await.expect("text").contains("amtsbote_scans_total"));
+    assert!(
+        r.text()
+            .await
+            .expect("text")
+            .contains("amtsbote_scans_total")
+    );
     let body: serde_json::Value = http
         .get(format!("http://{monitor}/readyz"))
         .send()
@@ -105,7 +117,11 @@ async fn the_monitoring_listener_serves_what_the_public_port_does_not() {
         .send()
         .await
         .expect("login");
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no pages on the monitoring listener");
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "no pages on the monitoring listener"
+    );
     running.stop().await.expect("stop");
     assert!(
         http.get(format!("http://{monitor}/healthz"))
