@@ -14,12 +14,22 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    // The one reading of the wall clock (crates/core/clippy.toml forbids it elsewhere).
+    #[allow(clippy::disallowed_methods)]
     fn now_ms(&self) -> Millis {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
     }
+}
+
+/// A pause in real time that has nothing to do with domain time: a backoff before a
+/// retry, the tick of a background loop. Expiry, lock-outs and retention never wait
+/// here; they compare against the clock.
+#[allow(clippy::disallowed_methods)]
+pub async fn pause(d: std::time::Duration) {
+    tokio::time::sleep(d).await;
 }
 
 /// A clock tests can move forward.

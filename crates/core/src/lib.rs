@@ -44,6 +44,8 @@ pub struct App {
     pub(crate) notifier: Arc<notify::worker::NotifierHandle>,
     /// Argon2id password checks made by this process (sign-ins of every door).
     pub(crate) password_checks: Arc<std::sync::atomic::AtomicU64>,
+    /// The key that signs the audit checkpoints (none: the chain is kept, not sealed).
+    pub(crate) audit_signer: Option<Arc<audit::seal::Signer>>,
 }
 
 impl App {
@@ -65,7 +67,19 @@ impl App {
             scanner_notified: Arc::default(),
             notifier: Arc::default(),
             password_checks: Arc::default(),
+            audit_signer: None,
         }
+    }
+
+    /// Signs the audit checkpoints with `signer`.
+    pub fn with_audit_signer(mut self, signer: audit::seal::Signer) -> Self {
+        self.audit_signer = Some(Arc::new(signer));
+        self
+    }
+
+    /// The verifier key of the audit checkpoints, for auditors.
+    pub fn audit_verifier_key(&self) -> Option<String> {
+        self.audit_signer.as_ref().map(|s| s.verifier_key())
     }
 
     /// How many Argon2id password checks this process has made: each costs the same,

@@ -17,6 +17,34 @@ pub struct Settings {
     pub mail: MailSettings,
     pub notify: NotifySettings,
     pub template: TemplateSettings,
+    pub audit: AuditSettings,
+}
+
+/// The tamper-evident audit log (`crate::audit::chain`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// A signed checkpoint after this many new entries …
+    pub checkpoint_entries: u64,
+    /// … or after this many minutes with new entries, whichever comes first.
+    pub checkpoint_minutes: u64,
+    /// The Ed25519 signing key (PKCS#8). None: `<data_dir>/audit-signing-key`, made at
+    /// the first start.
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// Every checkpoint is appended to this file (put it on another mount or a
+    /// write-once store); it also goes to the log (`amtsbote::audit`). None: log only.
+    pub checkpoint_file: Option<std::path::PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_entries: 1000,
+            checkpoint_minutes: 60,
+            signing_key_file: None,
+            checkpoint_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,8 +10,10 @@
 //! set (e.g. `postgres://postgres@127.0.0.1:5432/test`), MySQL/MariaDB when
 //! `AMTSBOTE_TEST_MYSQL_URL` is set (e.g. `mysql://root@127.0.0.1:3306/test`). The URL is an
 //! admin URL: through it a database `amtsbote_parity_<random>` is created, migrated, described
-//! and dropped again. With `AMTSBOTE_REQUIRE_ALL_DATABASES=1` a missing URL fails the tests
-//! instead of skipping that backend, so that CI cannot pass by silently testing less.
+//! and dropped again. A missing URL skips that backend's part of each test visibly
+//! (`prereq::ready`: a `SKIPPED` line, counted by `./test.sh`); with `AMTSBOTE_REQUIRE_ALL=1`
+//! or `AMTSBOTE_REQUIRE_ALL_DATABASES=1` it fails the tests instead, so that CI cannot pass
+//! by testing less.
 //! `AMTSBOTE_SCHEMA_PARITY_DUMP=1` prints every description (run with `--nocapture`).
 //!
 //! Normalisation: SQLite's `INTEGER PRIMARY KEY [AUTOINCREMENT]` (a 64-bit rowid alias),
@@ -26,6 +28,10 @@
 //! PAD SPACE collation, so there `'a'` and `'a '` are the same key in a UNIQUE index and in `=`,
 //! while SQLite and PostgreSQL keep them apart. Key columns (`*_key`) should therefore never end
 //! in spaces; that is for the application to guarantee.
+
+// Prerequisites: a missing database URL is a visible skip (allows dead code itself).
+#[path = "../../../tests/prereq.rs"]
+mod prereq;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -213,29 +219,54 @@ impl Backend {
         }
     }
 
-    /// The admin URL for this backend, `None` when the backend is not configured (skip).
-    fn admin_url(self) -> Result<Option<String>> {
+    /// The admin URL a server backend needs (SQLite needs none).
+    fn need(self) -> Option<prereq::Need> {
+        let need = match self {
+            Backend::Sqlite => return None,
+            Backend::Postgres => prereq::Need::env(
+                POSTGRES_URL_VAR,
+                "an admin URL, e.g. postgres://postgres@127.0.0.1:5432/test",
+            ),
+            Backend::MySql => prereq::Need::env(
+                MYSQL_URL_VAR,
+                "an admin URL, e.g. mysql://root@127.0.0.1:3306/test",
+            ),
+        };
+        Some(need.required_by(REQUIRE_ALL_VAR))
+    }
+
+    /// The admin URL of a server backend; the test has checked [`Backend::need`] first.
+    fn admin_url(self) -> Result<String> {
         let var = match self {
-            Backend::Sqlite => return Ok(None),
+            Backend::Sqlite => return Err("SQLite has no admin URL".into()),
             Backend::Postgres => POSTGRES_URL_VAR,
             Backend::MySql => MYSQL_URL_VAR,
         };
         match std::env::var(var) {
-            Ok(url) if !url.trim().is_empty() => Ok(Some(url.trim().to_owned())),
-            _ if require_all() => {
-                Err(format!("{var} is not set, but {REQUIRE_ALL_VAR}=1 requires it").into())
-            }
-            _ => {
-                eprintln!("schema parity: {var} is not set; skipping {}", self.name());
-                Ok(None)
-            }
+            Ok(url) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
+            _ => Err(
+                format!("{var} is not set (the test checks it with prereq::ready first)").into(),
+            ),
         }
     }
 }
 
-fn require_all() -> bool {
-    std::env::var(REQUIRE_ALL_VAR).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+/// The backends `test` runs on, decided first thing: SQLite always, each server whose admin
+/// URL is set. A server without one is a visible skip of that part of the test
+/// (`SKIPPED <test> on postgres: needs …`), or a failure under `AMTSBOTE_REQUIRE_ALL=1` or
+/// `AMTSBOTE_REQUIRE_ALL_DATABASES=1`.
+fn backends(test: &str, wanted: &[Backend]) -> Vec<Backend> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|b| match b.need() {
+            None => true,
+            Some(need) => prereq::ready(&format!("{test} on {}", b.name()), &[need]),
+        })
+        .collect()
 }
+
+const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
 
 fn sql(text: String) -> sqlx::SqlStr {
     AssertSqlSafe(text).into_sql_str()
@@ -266,8 +297,8 @@ struct ScratchDb {
 }
 
 impl ScratchDb {
-    /// Creates and migrates a scratch database, or `None` if the backend is not configured.
-    async fn create(backend: Backend) -> Result<Option<ScratchDb>> {
+    /// Creates and migrates a scratch database.
+    async fn create(backend: Backend) -> Result<ScratchDb> {
         sqlx::any::install_default_drivers();
         let name = format!("amtsbote_parity_{}", uuid::Uuid::new_v4().simple());
         let db = match backend {
@@ -282,9 +313,7 @@ impl ScratchDb {
                 }
             }
             Backend::Postgres | Backend::MySql => {
-                let Some(admin_url) = backend.admin_url()? else {
-                    return Ok(None);
-                };
+                let admin_url = backend.admin_url()?;
                 let mut admin = AnyConnection::connect(&admin_url)
                     .await
                     .map_err(|e| format!("cannot connect to the admin URL: {e}"))?;
@@ -305,7 +334,7 @@ impl ScratchDb {
             db.remove().await;
             return Err(format!("migrations failed: {e}").into());
         }
-        Ok(Some(db))
+        Ok(db)
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -375,18 +404,17 @@ impl ScratchDb {
     }
 }
 
-/// Runs `check` against a scratch database of every configured backend; the database is
-/// removed afterwards whatever the outcome. Returns `(backend, result)` per configured backend.
-async fn for_each_backend<T, F>(check: F) -> Result<Vec<(Backend, T)>>
+/// Runs `check` against a scratch database of each of `backends` (from [`backends`]); the
+/// database is removed afterwards whatever the outcome. Returns `(backend, result)` per backend.
+async fn for_each_backend<T, F>(backends: &[Backend], check: F) -> Result<Vec<(Backend, T)>>
 where
     F: AsyncFn(&ScratchDb) -> Result<T>,
 {
     let mut results = Vec::new();
     let mut errors = Vec::new();
-    for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+    for &backend in backends {
         match ScratchDb::create(backend).await {
-            Ok(None) => {}
-            Ok(Some(db)) => {
+            Ok(db) => {
                 let outcome = check(&db).await;
                 db.remove().await;
                 match outcome {
@@ -837,8 +865,8 @@ async fn mysql_option_problems(url: &str) -> Result<Vec<String>> {
 // Tests
 // ---------------------------------------------------------------------------------------------
 
-async fn describe_all() -> Result<Vec<(Backend, Schema)>> {
-    for_each_backend(async |db: &ScratchDb| db.describe().await).await
+async fn describe_all(backends: &[Backend]) -> Result<Vec<(Backend, Schema)>> {
+    for_each_backend(backends, async |db: &ScratchDb| db.describe().await).await
 }
 
 fn fail(message: String) -> ! {
@@ -847,7 +875,11 @@ fn fail(message: String) -> ! {
 
 #[tokio::test]
 async fn all_backends_describe_the_same_schema() {
-    let described = describe_all()
+    let backends = backends(
+        concat!(module_path!(), "::all_backends_describe_the_same_schema"),
+        &ALL,
+    );
+    let described = describe_all(&backends)
         .await
         .unwrap_or_else(|e| fail(format!("{e}")));
     let (reference_backend, reference) = described
@@ -905,7 +937,14 @@ async fn all_backends_describe_the_same_schema() {
 
 #[tokio::test]
 async fn every_table_and_column_exists_in_every_backend() {
-    let described = describe_all()
+    let backends = backends(
+        concat!(
+            module_path!(),
+            "::every_table_and_column_exists_in_every_backend"
+        ),
+        &ALL,
+    );
+    let described = describe_all(&backends)
         .await
         .unwrap_or_else(|e| fail(format!("{e}")));
     let (_, reference) = described
@@ -950,7 +989,11 @@ async fn every_table_and_column_exists_in_every_backend() {
 /// Through the `Any` driver every column must come back as BIGINT (i64) or TEXT (String).
 #[tokio::test]
 async fn any_driver_sees_only_bigint_and_text() {
-    let results = for_each_backend(async |db: &ScratchDb| {
+    let backends = backends(
+        concat!(module_path!(), "::any_driver_sees_only_bigint_and_text"),
+        &ALL,
+    );
+    let results = for_each_backend(&backends, async |db: &ScratchDb| {
         let schema = db.describe().await?;
         let mut conn = db.any().await?;
         let mut problems = Vec::new();
@@ -1021,7 +1064,11 @@ async fn keys_are_exact_and_generated_alike() {
     let keys = [
         "a", "A", "\u{e4}", "a\u{308}", "\u{df}", "ss", "\u{130}", "i\u{307}",
     ];
-    let results = for_each_backend(async |db: &ScratchDb| {
+    let backends = backends(
+        concat!(module_path!(), "::keys_are_exact_and_generated_alike"),
+        &ALL,
+    );
+    let results = for_each_backend(&backends, async |db: &ScratchDb| {
         let b = db.backend;
         let mut conn = db.any().await?;
         let insert_team = format!(
@@ -1105,9 +1152,12 @@ async fn keys_are_exact_and_generated_alike() {
 
 #[tokio::test]
 async fn mysql_tables_are_innodb_utf8mb4_bin() {
+    let test = concat!(module_path!(), "::mysql_tables_are_innodb_utf8mb4_bin");
+    if backends(test, &[Backend::MySql]).is_empty() {
+        return;
+    }
     let db = match ScratchDb::create(Backend::MySql).await {
-        Ok(Some(db)) => db,
-        Ok(None) => return,
+        Ok(db) => db,
         Err(e) => fail(format!("{e}")),
     };
     let problems = mysql_option_problems(&db.url).await;

@@ -23,9 +23,9 @@
 //!    // MountPrefix (and FilesMount for the uploads tree).
 //! ```
 //!
-//! Why a generic trait and not `dyn`: see [`DavBackend`]. The memory backend is always compiled
-//! (no feature flag): it needs nothing beyond the hashing crates the core needs anyway, and the
-//! server's own tests and a fuzz target can use it without feature juggling.
+//! Why a generic trait and not `dyn`: see [`DavBackend`]. The memory backend is behind the
+//! `memory` feature, which this crate's own tests switch on: it is not shipped in the server's
+//! release binary.
 //!
 //! Known gap: a fragment in the request URI (`DELETE /a/#frag`) is dropped by the HTTP parser
 //! before the engine sees it, so it cannot be refused (litmus `delete_fragment` warns).
@@ -38,6 +38,7 @@ pub mod download;
 pub mod error;
 pub mod headers;
 pub mod locks;
+#[cfg(feature = "memory")]
 pub mod memory;
 pub mod methods;
 pub mod path;
@@ -45,7 +46,7 @@ pub mod props;
 pub mod time;
 pub mod xml;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "memory"))]
 mod test_util;
 
 use std::sync::Arc;

@@ -1,7 +1,11 @@
 //! Runs the `litmus` WebDAV compliance suite (Debian package `litmus`) against the engine with the
 //! in-memory backend, mounted the way the server mounts it, behind a trivial Basic-auth layer.
-//! Every group must run its tests and fail none. Skipped with a notice when litmus is missing,
-//! unless `AMTSBOTE_REQUIRE_LITMUS=1`.
+//! Every group must run its tests and fail none. Skipped visibly (`prereq::ready`) when litmus is
+//! missing; a failure under `AMTSBOTE_REQUIRE_ALL=1` or `AMTSBOTE_REQUIRE_LITMUS=1` (CI).
+
+// Prerequisites: a missing peer is a visible skip (allows dead code itself).
+#[path = "../../../tests/prereq.rs"]
+mod prereq;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,11 +24,8 @@ const MOUNT: &str = "/remote.php/dav/files/litmus";
 /// `litmus:secret`, base64-encoded.
 const CREDENTIALS: &str = "Basic bGl0bXVzOnNlY3JldA==";
 
-fn find_litmus() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("litmus"))
-        .find(|p| p.is_file())
+fn litmus() -> prereq::Need {
+    prereq::Need::binary("litmus", "litmus").required_by("AMTSBOTE_REQUIRE_LITMUS")
 }
 
 /// Stands in for the host's authentication: checks the credentials and hands the engine its
@@ -114,13 +115,13 @@ async fn run_litmus(bin: &Path, url: &str, dir: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn litmus_passes_all_groups() {
-    let Some(bin) = find_litmus() else {
-        if std::env::var("AMTSBOTE_REQUIRE_LITMUS").as_deref() == Ok("1") {
-            panic!("litmus is required (AMTSBOTE_REQUIRE_LITMUS=1) but not installed");
-        }
-        eprintln!("NOTICE: litmus not installed; skipping the WebDAV compliance test");
+    if !prereq::ready(
+        concat!(module_path!(), "::litmus_passes_all_groups"),
+        &[litmus()],
+    ) {
         return;
-    };
+    }
+    let bin = prereq::find_binary("litmus").expect("litmus, checked above");
     let backend = Arc::new(MemoryBackend::new());
     let app = Router::new()
         .nest_service(MOUNT, router(backend))

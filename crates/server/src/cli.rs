@@ -75,6 +75,9 @@ pub enum Command {
     /// Credential letters by post (PDF): each carries a new activation code.
     #[command(subcommand)]
     Letter(LetterCmd),
+    /// The tamper-evident audit log: export, verify, the verifier key.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Remove leftovers of interrupted uploads now (the server also does this every 10 minutes).
     Cleanup {
         /// Only leftovers older than this many minutes: younger ones may belong to an
@@ -103,6 +106,38 @@ pub enum LetterCmd {
         #[arg(long)]
         member: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Write the audit log (entries, checkpoints and the verifier key) to a file: JSON
+    /// lines for `audit verify`, or CSV for a spreadsheet.
+    Export {
+        /// First day or moment (UTC), e.g. 2026-12-01 or 2026-12-01T08:00:00Z.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive), as --from. Without it: up to now.
+        #[arg(long)]
+        to: Option<String>,
+        /// `jsonl` (verifiable) or `csv`.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// The file to write (readable by the operator only).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an export offline: every entry's hash, the chain, the checkpoints and their
+    /// signatures. Exits with 1 and names the first wrong entry if anything is off.
+    Verify {
+        /// The JSON-lines export.
+        export: PathBuf,
+        /// The verifier key the auditor holds (`amtsbote audit key`); without it the key
+        /// in the export is used, which proves only that the export agrees with itself.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Print the verifier key of the audit checkpoints (give it to the auditors).
+    Key,
 }
 
 #[derive(Subcommand, Debug)]
@@ -247,10 +282,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("  data dir:  {}", cfg.server.data_dir.display());
             println!("  listen:    {}", cfg.server.listen);
-            println!(
-                "  tls:       {}",
-                if cfg.tls_enabled() { "on" } else { "off" }
-            );
+            match (&cfg.tls.cert, &cfg.tls.key) {
+                (Some(cert), Some(key)) => {
+                    // The same checks as at start: key strength, a usable pair.
+                    let (_, info) =
+                        crate::tls::load(cert, key, cfg.tls.profile, cfg.tls.min_version)?;
+                    let days = (info.not_after
+                        - i64::try_from(
+                            std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map(|d| d.as_secs())
+                                .unwrap_or(0),
+                        )
+                        .unwrap_or(0))
+                    .div_euclid(86_400);
+                    println!(
+                        "  tls:       on, profile {:?}, from TLS {}, {}, {} days left",
+                        cfg.tls.profile,
+                        match cfg.tls.min_version {
+                            crate::tls::MinVersion::Tls12 => "1.2",
+                            crate::tls::MinVersion::Tls13 => "1.3",
+                        },
+                        info.key,
+                        days
+                    );
+                }
+                _ => println!("  tls:       off"),
+            }
             println!("  scan.mode: {}", app.scanner.mode());
             if let Some(limit) = app.scanner.stream_limit() {
                 // Whether clamd answers now, so that a wrong socket shows before the
@@ -306,11 +364,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::DevCert { out, hosts } => dev_cert(&out, hosts),
         Command::Mail(MailCmd::Test { address }) => mail_test(&cfg, &address).await,
+        Command::Audit(AuditCmd::Verify { export, key }) => audit_verify(&export, key.as_deref()),
         cmd => {
             let app = startup::build_app(&cfg, Arc::new(SystemClock)).await?;
             let result = admin(&app, cmd).await;
             app.db.close().await;
             result
+        }
+    }
+}
+
+/// `2026-12-01` (midnight UTC) or an RFC 3339 moment, as epoch milliseconds.
+fn parse_moment(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_millisecond());
+    }
+    let date: jiff::civil::Date = s.parse().map_err(|_| {
+        anyhow::anyhow!("{s:?} is neither a date (2026-12-01) nor a moment (2026-12-01T08:00:00Z)")
+    })?;
+    Ok(date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| anyhow::anyhow!("{s}: {e}"))?
+        .timestamp()
+        .as_millisecond())
+}
+
+/// `amtsbote audit verify EXPORT`: offline, without the database.
+fn audit_verify(export: &std::path::Path, key: Option<&str>) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(export).map_err(|e| anyhow::anyhow!("{}: {e}", export.display()))?;
+    let mut reader = std::io::BufReader::new(file);
+    match amtsbote_core::audit::export::verify(&mut reader, key) {
+        Ok(r) => {
+            println!(
+                "audit export verified: {} entries, {} checkpoints, {} entries not yet sealed",
+                r.entries, r.checkpoints, r.unsealed
+            );
+            if key.is_none() {
+                println!(
+                    "  checked with the key in the export ({}); give --key to check against the key you hold",
+                    r.key
+                );
+            }
+            Ok(())
+        }
+        Err(p) => {
+            println!("AUDIT EXPORT INVALID: {p}");
+            std::process::exit(1);
         }
     }
 }
@@ -571,9 +671,46 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                 r.notifications_removed
             );
         }
+        Command::Audit(AuditCmd::Export {
+            from,
+            to,
+            format,
+            out,
+        }) => {
+            let format = match format.as_str() {
+                "jsonl" | "json" => amtsbote_core::audit::export::Format::JsonLines,
+                "csv" => amtsbote_core::audit::export::Format::Csv,
+                other => bail!("--format must be jsonl or csv, not {other:?}"),
+            };
+            let from = from.as_deref().map(parse_moment).transpose()?;
+            let to = to.as_deref().map(parse_moment).transpose()?;
+            let file = create_private(&out)?;
+            let mut w = std::io::BufWriter::new(file);
+            let n = app
+                .audit_export(&actor, from, to, format, &mut w)
+                .await
+                .map_err(describe)?;
+            std::io::Write::flush(&mut w)?;
+            app.audit(
+                app.db.pool(),
+                amtsbote_core::audit::AuditEvent::new(
+                    &actor,
+                    "audit.export",
+                    format!("entries={n}"),
+                ),
+            )
+            .await
+            .map_err(describe)?;
+            println!("{n} audit entries written to {}", out.display());
+        }
+        Command::Audit(AuditCmd::Key) => match app.audit_verifier_key() {
+            Some(k) => println!("{k}"),
+            None => bail!("no audit signing key"),
+        },
         Command::Serve { .. }
         | Command::CheckConfig
         | Command::DevCert { .. }
+        | Command::Audit(AuditCmd::Verify { .. })
         | Command::Mail(_) => {
             bail!("unreachable")
         }
@@ -645,14 +782,7 @@ fn write_letters(
     let pdf = crate::letters::pdf(&app.settings, issued, app.now());
     let tmp = out.with_extension("pdf.part");
     // The letters hold activation codes: readable by the operator only.
-    let mut file = {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        o.open(&tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?
-    };
+    let mut file = create_private(&tmp)?;
     std::io::Write::write_all(&mut file, &pdf)
         .with_context(|| format!("writing {}", tmp.display()))?;
     drop(file);
@@ -695,6 +825,13 @@ fn dev_cert(out: &std::path::Path, hosts: Vec<String>) -> anyhow::Result<()> {
 
 fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
+    create_private(path)?.write_all(data)?;
+    Ok(())
+}
+
+/// A file for secrets or personal data (keys, letters, audit exports): readable by the
+/// operator only, made so from the start.
+fn create_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -702,6 +839,6 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)?.write_all(data)?;
-    Ok(())
+    opts.open(path)
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use amtsbote_core::settings::{
-    AccessSettings, AuthoritySettings, LetterSettings, LimitSettings, LockoutSettings,
-    MailSettings, NotifySettings, ScanSettings, SecondFactorSettings, SessionSettings, Settings,
-    TemplateSettings,
+    AccessSettings, AuditSettings, AuthoritySettings, LetterSettings, LimitSettings,
+    LockoutSettings, MailSettings, NotifySettings, ScanSettings, SecondFactorSettings,
+    SessionSettings, Settings, TemplateSettings,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -32,6 +32,7 @@ pub struct Config {
     pub mail: MailSettings,
     pub notify: NotifySettings,
     pub template: TemplateSettings,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,11 +87,29 @@ impl std::fmt::Debug for DatabaseSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsSection {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// `bsi` (BSI TR-02102-2) or `compat` (adds ChaCha20, X25519, TLS 1.2 without EMS).
+    pub profile: crate::tls::TlsProfile,
+    /// `"1.2"` or `"1.3"`.
+    pub min_version: crate::tls::MinVersion,
+    /// Admins see a banner this many days before the certificate expires.
+    pub expiry_warning_days: u64,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            cert: None,
+            key: None,
+            profile: crate::tls::TlsProfile::Bsi,
+            min_version: crate::tls::MinVersion::Tls12,
+            expiry_warning_days: 30,
+        }
+    }
 }
 
 /// Where the monitoring reads `/metrics` and the details of `/readyz`; the public port
@@ -275,6 +294,7 @@ impl Config {
             mail: self.mail.clone(),
             notify: self.notify.clone(),
             template: self.template.clone(),
+            audit: self.audit.clone(),
         }
     }
 

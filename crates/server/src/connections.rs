@@ -22,9 +22,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum_server::accept::Accept;
+use std::future::Future as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tower_http::timeout::TimeoutBody;
 
 /// Counts open connections per client address and refuses those over the limit.
 #[derive(Clone)]
@@ -150,7 +150,72 @@ impl<S> Accept<TcpStream, S> for PerAddressLimit {
 /// Ends request bodies that send nothing for `idle` (each wait for the next piece
 /// counts on its own, so a slow but steady upload goes on).
 pub fn body_timeout(idle: Duration) -> impl Fn(Request) -> std::future::Ready<Request> + Clone {
-    move |req: Request| std::future::ready(req.map(|b| Body::new(TimeoutBody::new(idle, b))))
+    move |req: Request| {
+        std::future::ready(req.map(|b| {
+            Body::new(IdleTimeoutBody {
+                inner: b,
+                idle,
+                sleep: None,
+            })
+        }))
+    }
+}
+
+/// A body that fails when its next piece takes longer than `idle` once asked for. The
+/// clock runs only while the reader waits (a reader busy with the last piece is no
+/// stall), and the end of the body and its size are passed on unchanged: hyper and the
+/// multipart reader rely on them.
+struct IdleTimeoutBody {
+    inner: Body,
+    idle: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+#[derive(Debug)]
+struct BodyStalled;
+
+impl std::fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body sent nothing within server.body_timeout_seconds")
+    }
+}
+
+impl std::error::Error for BodyStalled {}
+
+impl http_body::Body for IdleTimeoutBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.sleep = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let idle = this.idle;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// hyper's timeouts for headers and kept-alive connections, and pings on HTTP/2.

@@ -9,4 +9,5 @@ pub mod letters;
 pub mod monitoring;
 pub mod security_headers;
 pub mod startup;
+pub mod tls;
 pub mod web;

@@ -13,6 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+use crate::tls::CertStatus;
 
 use crate::web::AppState;
 
@@ -51,7 +54,7 @@ impl std::fmt::Debug for BearerToken {
 
 /// The monitoring listener: everything, without a token (it is bound to an address
 /// only the monitoring reaches).
-pub fn router(app: App) -> Router {
+pub fn router(app: App, tls: Option<Arc<CertStatus>>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route(
@@ -60,7 +63,7 @@ pub fn router(app: App) -> Router {
         )
         .route(
             "/metrics",
-            get(|State(app): State<App>| async move { metrics(&app) }),
+            get(move |State(app): State<App>| async move { metrics(&app, tls.as_deref()) }),
         )
         .with_state(app)
 }
@@ -93,7 +96,7 @@ pub async fn public_readyz(State(st): State<AppState>, headers: HeaderMap) -> Re
 /// `/metrics` of the public port: only with the token.
 pub async fn public_metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
     if authorized(&st, &headers) {
-        return metrics(&st.app);
+        return metrics(&st.app, st.web.tls.as_deref());
     }
     if st.web.metrics_token.is_some() {
         let mut r = StatusCode::UNAUTHORIZED.into_response();
@@ -137,9 +140,9 @@ async fn readyz(app: &App) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Prometheus text format: the scanner's state and verdicts, and the password checks
-/// since start. Counters only, nothing about files or people.
-fn metrics(app: &App) -> Response {
+/// Prometheus text format: the scanner's state and verdicts, the password checks since
+/// start, and the days left of the TLS certificate. Counters only, nothing about files or people.
+fn metrics(app: &App, tls: Option<&CertStatus>) -> Response {
     use std::fmt::Write;
     let health = app.scanner.health();
     let c = health.counts();
@@ -187,6 +190,14 @@ fn metrics(app: &App) -> Response {
         "amtsbote_password_checks_total {}",
         app.password_checks()
     );
+    if let Some(left) = tls.and_then(|t| t.seconds_left(std::time::SystemTime::now())) {
+        let _ = writeln!(
+            out,
+            "# HELP amtsbote_tls_certificate_expiry_seconds Seconds until the TLS certificate in use expires (negative: expired)."
+        );
+        let _ = writeln!(out, "# TYPE amtsbote_tls_certificate_expiry_seconds gauge");
+        let _ = writeln!(out, "amtsbote_tls_certificate_expiry_seconds {left}");
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -36,13 +36,20 @@ pub async fn build_app(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Ap
         ScanMode::Off => Arc::new(ScanOff::default()),
         ScanMode::Clamd => Arc::new(clamd_scanner(&cfg.scan)?),
     };
-    Ok(App::new(
-        db,
-        Arc::new(blobs),
-        scanner,
-        clock,
-        cfg.settings(),
-    ))
+    let app = App::new(db, Arc::new(blobs), scanner, clock, cfg.settings());
+    // The checkpoints of the audit chain are signed with the key from a file; without
+    // one configured, a key is made in the data directory at the first start.
+    let (key_path, create) = match &cfg.audit.signing_key_file {
+        Some(p) => (p.clone(), false),
+        None => (cfg.server.data_dir.join("audit-signing-key"), true),
+    };
+    let signer = amtsbote_core::audit::seal::Signer::from_file(
+        &format!("amtsbote/{}", cfg.authority.name),
+        &key_path,
+        create,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(app.with_audit_signer(signer))
 }
 
 /// The ClamAV client as configured; clamd's stream limit is read now, once.
@@ -199,6 +206,8 @@ impl Running {
 
 /// How often the notification worker looks for work when nobody wakes it.
 const NOTIFY_TICK: Duration = Duration::from_secs(2);
+/// How often new audit entries are linked into the chain.
+const AUDIT_CHAIN_TICK: Duration = Duration::from_secs(1);
 /// How long a stopping server waits for the mail in hand (above the SMTP timeout).
 const NOTIFY_STOP: Duration = Duration::from_secs(35);
 
@@ -210,6 +219,22 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let tls = cfg.tls_enabled();
+    let (tx, mut rx) = watch::channel(false);
+    let tls_status = Arc::new(crate::tls::CertStatus::new(cfg.tls.expiry_warning_days));
+    let tls_loaded = match (cfg.tls.cert.clone(), cfg.tls.key.clone()) {
+        (Some(cert), Some(key)) => {
+            let files = crate::tls::TlsFiles {
+                cert,
+                key,
+                profile: cfg.tls.profile,
+                min: cfg.tls.min_version,
+            };
+            let loaded = files.load(tls_status.clone())?;
+            files.watch(&loaded, tx.subscribe());
+            Some(loaded)
+        }
+        _ => None,
+    };
     let state = AppState {
         app: app.clone(),
         web: Arc::new(WebSettings {
@@ -217,6 +242,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
             metrics_token: cfg
                 .metrics_token()?
                 .map(crate::monitoring::BearerToken::new),
+            tls: tls_loaded.as_ref().map(|l| l.status.clone()),
         }),
     };
     let router = crate::security_headers::apply(
@@ -231,7 +257,6 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         crate::connections::PerAddressLimit::new(cfg.server.max_connections_per_address);
     let header_timeout = Duration::from_secs(cfg.server.header_timeout_seconds);
     let handle = axum_server::Handle::new();
-    let (tx, mut rx) = watch::channel(false);
 
     let cleanup_app = app.clone();
     let mut cleanup_rx = tx.subscribe();
@@ -289,6 +314,25 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         stop_app.stop_notifier();
     });
 
+    // Links new audit entries into the chain and seals epochs; every node runs it (a
+    // link is taken by its unique keys, so two nodes never make two chains).
+    let chain_app = app.clone();
+    let mut chain_rx = tx.subscribe();
+    tokio::spawn(async move {
+        if let Err(e) = chain_app.chain_audit_fully(false).await {
+            tracing::error!(error = %e, "linking the audit log failed");
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(AUDIT_CHAIN_TICK) => {}
+                _ = chain_rx.changed() => break,
+            }
+            if let Err(e) = chain_app.chain_audit().await {
+                tracing::error!(error = %e, "linking the audit log failed");
+            }
+        }
+    });
+
     // Probes the scanner and records outages; ends with the server.
     let watch_app = app.clone();
     let mut watch_rx = tx.subscribe();
@@ -307,9 +351,14 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
                 .with_context(|| format!("binding metrics.listen {at}"))?;
             l.set_nonblocking(true)?;
             let bound = l.local_addr()?;
-            let service =
-                crate::security_headers::apply(crate::monitoring::router(app.clone()), false)
-                    .into_make_service();
+            let service = crate::security_headers::apply(
+                crate::monitoring::router(
+                    app.clone(),
+                    tls_loaded.as_ref().map(|l| l.status.clone()),
+                ),
+                false,
+            )
+            .into_make_service();
             let mh = metrics_handle.clone();
             tokio::spawn(async move {
                 if let Err(e) = axum_server::from_tcp(l).handle(mh).serve(service).await {
@@ -334,10 +383,8 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
     });
 
     let server_handle = handle.clone();
-    let task = if let (Some(cert), Some(key)) = (cfg.tls.cert.clone(), cfg.tls.key.clone()) {
-        let tls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-            .await
-            .context("loading TLS certificate and key")?;
+    let task = if let Some(loaded) = tls_loaded {
+        let tls_cfg = loaded.rustls;
         let mut server =
             axum_server::from_tcp_rustls(listener, tls_cfg).map(|tls| tls.acceptor(per_address));
         crate::connections::configure(server.http_builder(), header_timeout);

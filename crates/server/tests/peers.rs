@@ -3,8 +3,8 @@
 //! vendor profiles. The clients are run unchanged, as a member organisation would run them.
 //! The desktop clients also meet the virus scanner (a private clamd, `it/clamd.rs`).
 //!
-//! Each test is skipped with a NOTICE when its tool (or clamd) is missing, unless
-//! `AMTSBOTE_REQUIRE_PEERS=1` (CI), which turns a missing tool into a failure.
+//! Each test is skipped visibly (`prereq::ready`) when its tool (or clamd) is missing;
+//! `AMTSBOTE_REQUIRE_ALL=1` or `AMTSBOTE_REQUIRE_PEERS=1` (CI) turns that into a failure.
 //! `AMTSBOTE_PEERS_KEEP=1` keeps the working directories (client logs), and
 //! `AMTSBOTE_PEERS_DEBUG=1` runs the sync clients with `--logdebug`.
 
@@ -18,6 +18,9 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "it/clamd.rs"]
 mod clamd;
+// Prerequisites: a missing tool is a visible skip (allows dead code itself).
+#[path = "../../../tests/prereq.rs"]
+mod prereq;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,7 @@ use sha2::{Digest, Sha256};
 
 use clamd::{Clamd, eicar};
 use helpers::{Opts, PW, TestApp, actor, body, bytes, node_id};
+use prereq::Need;
 
 const MEMBER: &str = "user.a";
 const STAFF: &str = "clerk.a";
@@ -43,23 +47,16 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 // ------------------------------------------------------------------------------ tools
 
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+/// A peer program and the Debian package that brings it.
+fn tool_need(name: &'static str, package: &'static str) -> Need {
+    Need::binary(name, package).required_by("AMTSBOTE_REQUIRE_PEERS")
 }
 
-/// The tool's path; `None` (after a NOTICE) when it is missing and not required.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = find_tool(name);
-    if found.is_none() {
-        if std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("{name} is required (AMTSBOTE_REQUIRE_PEERS=1) but not installed");
-        }
-        eprintln!("NOTICE: {name} not installed; skipping this peer test");
-    }
-    found
+/// The tool's path. The test has checked it with `prereq::ready` first.
+fn tool(name: &str) -> PathBuf {
+    prereq::find_binary(name).unwrap_or_else(|| {
+        panic!("{name} is missing: the test must check it with prereq::ready first")
+    })
 }
 
 fn keep() -> bool {
@@ -480,7 +477,13 @@ fn parse_litmus(out: &str) -> Vec<LitmusSummary> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn litmus_as_member_in_upload_folder() {
     const GROUPS: [&str; 5] = ["basic", "copymove", "props", "locks", "http"];
-    let Some(bin) = tool("litmus") else { return };
+    if !prereq::ready(
+        concat!(module_path!(), "::litmus_as_member_in_upload_folder"),
+        &[tool_need("litmus", "litmus")],
+    ) {
+        return;
+    }
+    let bin = tool("litmus");
     let started = Instant::now();
     let t = TestApp::spawn().await;
     let dir = work_dir("litmus");
@@ -529,6 +532,13 @@ impl Desktop {
         match self {
             Desktop::OwnCloud => "owncloudcmd",
             Desktop::Nextcloud => "nextcloudcmd",
+        }
+    }
+
+    fn need(self) -> Need {
+        match self {
+            Desktop::OwnCloud => tool_need("owncloudcmd", "owncloud-client-cmd"),
+            Desktop::Nextcloud => tool_need("nextcloudcmd", "nextcloud-desktop-cmd"),
         }
     }
 }
@@ -615,8 +625,9 @@ impl SyncRunner {
     }
 }
 
+/// The caller has checked `kind.need()` with `prereq::ready`.
 async fn desktop_client_round_trip(kind: Desktop) {
-    let Some(bin) = tool(kind.bin()) else { return };
+    let bin = tool(kind.bin());
     let started = Instant::now();
     let t = TestApp::spawn().await;
     let (proxy_url, proxy, proxy_task) = Proxy::start(&t.url).await;
@@ -791,11 +802,23 @@ async fn desktop_client_round_trip(kind: Desktop) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owncloudcmd_syncs_up_and_down() {
+    if !prereq::ready(
+        concat!(module_path!(), "::owncloudcmd_syncs_up_and_down"),
+        &[Desktop::OwnCloud.need()],
+    ) {
+        return;
+    }
     desktop_client_round_trip(Desktop::OwnCloud).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nextcloudcmd_syncs_up_and_down() {
+    if !prereq::ready(
+        concat!(module_path!(), "::nextcloudcmd_syncs_up_and_down"),
+        &[Desktop::Nextcloud.need()],
+    ) {
+        return;
+    }
     desktop_client_round_trip(Desktop::Nextcloud).await;
 }
 
@@ -848,11 +871,10 @@ async fn set_aside(local: &Path, rel: &str) -> Option<(i64, String)> {
 /// arrive; the infected one is refused with 415 and the finding, stored nowhere,
 /// audited and notified to the admins, reported by the client, and set aside by the
 /// client for a day instead of being uploaded again and again.
+/// The caller has checked `kind.need()` and `clamd::needs()` with `prereq::ready`.
 async fn desktop_client_infected_upload(kind: Desktop) {
-    let Some(bin) = tool(kind.bin()) else { return };
-    let Some(clamd) = Clamd::start("100M").await else {
-        return;
-    };
+    let bin = tool(kind.bin());
+    let clamd = Clamd::start("100M").await;
     let started = Instant::now();
     let t = TestApp::spawn_with(Opts {
         scan: clamd.settings(),
@@ -1019,18 +1041,41 @@ async fn desktop_client_infected_upload(kind: Desktop) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owncloudcmd_sets_an_infected_upload_aside() {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::owncloudcmd_sets_an_infected_upload_aside"
+        ),
+        &[Desktop::OwnCloud.need(), clamd::needs()],
+    ) {
+        return;
+    }
     desktop_client_infected_upload(Desktop::OwnCloud).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nextcloudcmd_sets_an_infected_upload_aside() {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::nextcloudcmd_sets_an_infected_upload_aside"
+        ),
+        &[Desktop::Nextcloud.need(), clamd::needs()],
+    ) {
+        return;
+    }
     desktop_client_infected_upload(Desktop::Nextcloud).await;
 }
 
 // ------------------------------------------------------------------------------ rclone
 
+fn rclone() -> Need {
+    tool_need("rclone", "rclone")
+}
+
+/// The caller has checked `rclone()` with `prereq::ready`.
 async fn rclone_round_trip(vendor: &str) {
-    let Some(bin) = tool("rclone") else { return };
+    let bin = tool("rclone");
     let started = Instant::now();
     let t = TestApp::spawn().await;
     let dir = work_dir(&format!("rclone-{vendor}"));
@@ -1169,10 +1214,22 @@ async fn rclone_round_trip(vendor: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rclone_owncloud_copy_and_check() {
+    if !prereq::ready(
+        concat!(module_path!(), "::rclone_owncloud_copy_and_check"),
+        &[rclone()],
+    ) {
+        return;
+    }
     rclone_round_trip("owncloud").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rclone_nextcloud_copy_and_check() {
+    if !prereq::ready(
+        concat!(module_path!(), "::rclone_nextcloud_copy_and_check"),
+        &[rclone()],
+    ) {
+        return;
+    }
     rclone_round_trip("nextcloud").await;
 }

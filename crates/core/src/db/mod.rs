@@ -227,7 +227,7 @@ impl Db {
                     match pool.begin_with("BEGIN IMMEDIATE").await {
                         Ok(tx) => break tx,
                         Err(e) if is_write_conflict(&e) && std::time::Instant::now() < deadline => {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            crate::clock::pause(Duration::from_millis(50)).await;
                         }
                         Err(e) => return Err(e.into()),
                     }

@@ -190,7 +190,8 @@ impl App {
                         Err(e) if tries < 3 => {
                             tries += 1;
                             tracing::warn!(mail = id, error = %e, "recording a sent mail failed, trying again");
-                            tokio::time::sleep(std::time::Duration::from_millis(250 * tries)).await;
+                            crate::clock::pause(std::time::Duration::from_millis(250 * tries))
+                                .await;
                         }
                         Err(e) => return Err(e),
                     }

@@ -71,7 +71,7 @@ impl App {
             }
             tokio::select! {
                 () = self.notifier.wake.notified() => {}
-                () = tokio::time::sleep(tick) => {}
+                () = crate::clock::pause(tick) => {}
             }
         }
     }

@@ -58,7 +58,7 @@ impl App {
                         return;
                     }
                 }
-                () = tokio::time::sleep(wait) => {
+                () = crate::clock::pause(wait) => {
                     self.scanner.probe().await;
                 }
             }

@@ -185,7 +185,7 @@ impl App {
             {
                 Err(Error::Db(e)) if attempt < ATTEMPTS && is_write_conflict(&e) => {
                     tracing::info!(attempt, error = %e, "write conflict; retrying the move");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                    crate::clock::pause(std::time::Duration::from_millis(20 * attempt)).await;
                 }
                 other => break other?,
             }
@@ -316,7 +316,7 @@ impl App {
             match self.delete_tree_in_tx(access, node.id).await {
                 Err(Error::Db(e)) if attempt < ATTEMPTS && is_write_conflict(&e) => {
                     tracing::info!(attempt, error = %e, "write conflict; retrying the delete");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                    crate::clock::pause(std::time::Duration::from_millis(20 * attempt)).await;
                 }
                 other => break other?,
             }

@@ -93,6 +93,8 @@ impl DirSyncs {
 }
 
 #[cfg(test)]
+// The tests pause in real time to make threads meet.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -268,7 +268,7 @@ impl App {
             match result {
                 Err(Error::Db(e)) if attempt < 4 && crate::db::is_write_conflict(&e) => {
                     tracing::info!(attempt, error = %e, "write conflict; retrying the upload's commit");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                    crate::clock::pause(std::time::Duration::from_millis(20 * attempt)).await;
                 }
                 other => break other,
             }

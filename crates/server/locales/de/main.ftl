@@ -13,6 +13,8 @@ banner-scan-off-title = Achtung:
 banner-scan-fail-open = Bei einem Ausfall der Virenprüfung werden hochgeladene Dateien ungeprüft angenommen (scan.on_unavailable = "allow"). Diese Einstellung schwächt den Schutz und sollte nur vorübergehend gelten.
 banner-scan-unavailable = Die Virenprüfung ist seit { $since } nicht erreichbar ({ $reason }). Hochgeladene Dateien werden abgelehnt, bis sie wieder antwortet; Downloads funktionieren weiter.
 banner-scan-unavailable-open = Die Virenprüfung ist seit { $since } nicht erreichbar ({ $reason }). Hochgeladene Dateien werden derzeit UNGEPRÜFT angenommen.
+banner-tls-expiry = Das TLS-Zertifikat dieses Servers läuft { $when } ab. Bitte erneuern Sie es rechtzeitig; sobald die neuen Dateien an ihrem Platz liegen, übernimmt der Server sie ohne Neustart (nach wenigen Sekunden oder sofort mit SIGHUP).
+banner-tls-expired = Das TLS-Zertifikat dieses Servers ist abgelaufen. Browser und Sync-Programme lehnen die Verbindung ab. Bitte ersetzen Sie es umgehend; der Server übernimmt die neuen Dateien ohne Neustart.
 banner-scan-off = Die Virenprüfung ist ausgeschaltet (scan.mode = "off"). Hochgeladene Dateien werden nicht auf Schadsoftware geprüft. Diese Einstellung ist nur für Test und Vorführung gedacht.
 login-title = Anmeldung
 login-intro = Bitte melden Sie sich mit Ihrem Benutzernamen und Ihrem Passwort an.

@@ -13,6 +13,8 @@ banner-scan-off-title = Warning:
 banner-scan-fail-open = If the virus scanner fails, uploaded files are accepted unscanned (scan.on_unavailable = "allow"). This setting weakens protection and should only be used temporarily.
 banner-scan-unavailable = The virus scanner has been unreachable since { $since } ({ $reason }). Uploads are refused until it answers again; downloads keep working.
 banner-scan-unavailable-open = The virus scanner has been unreachable since { $since } ({ $reason }). Uploads are currently accepted UNSCANNED.
+banner-tls-expiry = The TLS certificate of this server expires { $when }. Please renew it in time; once the new files are in place, the server takes them over without a restart (within seconds, or at once on SIGHUP).
+banner-tls-expired = The TLS certificate of this server has expired. Browsers and sync clients refuse the connection. Please replace it at once; the server takes over the new files without a restart.
 banner-scan-off = Virus scanning is switched off (scan.mode = "off"). Uploaded files are not checked for malware. This setting is meant for testing and demonstration only.
 login-title = Sign in
 login-intro = Please sign in with your user name and password.

@@ -72,12 +72,25 @@ impl CurrentUser {
     }
 }
 
-/// Warnings about virus scanning that admins see on every page: scanning off, uploads
-/// let through unscanned during an outage, the scanner unreachable right now.
-fn scan_banners(st: &AppState, lang: Lang) -> Vec<String> {
+/// Warnings that admins see on every page: the TLS certificate about to expire;
+/// scanning off, uploads let through unscanned during an outage, the scanner
+/// unreachable right now.
+fn admin_banners(st: &AppState, lang: Lang) -> Vec<String> {
     use amtsbote_core::scan::ScannerState;
     use amtsbote_core::settings::OnUnavailable;
     let mut out = Vec::new();
+    if let Some(days) = st
+        .web
+        .tls
+        .as_ref()
+        .and_then(|t| t.expiry_warning(std::time::SystemTime::now()))
+    {
+        out.push(if days < 0 {
+            lang.t("banner-tls-expired")
+        } else {
+            lang.ta("banner-tls-expiry", &[("when", lang.in_days(days))])
+        });
+    }
     let state = st.app.scanner.health().state();
     if state == ScannerState::Off {
         out.push(lang.t("banner-scan-off"));
@@ -123,7 +136,7 @@ pub fn public_ctx(st: &AppState, lang: Lang, path: &str) -> Ctx {
         contact: a.contact.clone(),
         user: None,
         csrf: String::new(),
-        scan_banners: Vec::new(),
+        admin_banners: Vec::new(),
         path: path.to_string(),
         notice: None,
     }
@@ -177,9 +190,14 @@ impl FromRequestParts<AppState> for CurrentUser {
         let Some(actor) = account.actor() else {
             return Err(Redirect::to("/login").into_response());
         };
-        if parts.method != Method::GET
-            && parts.method != Method::HEAD
-            && foreign_origin(&parts.headers, &st.app.settings.authority.public_base_url)
+        // Every state-changing request: our own origin and this session's token
+        // (read from the body by `super::csrf::layer`), before any handler runs.
+        if super::csrf::changes_state(&parts.method)
+            && (foreign_origin(&parts.headers, &st.app.settings.authority.public_base_url)
+                || !parts
+                    .extensions
+                    .get::<super::csrf::SentToken>()
+                    .is_some_and(|t| ct_eq(&t.0, &session.csrf_token)))
         {
             let mut c = public_ctx(st, lang, &path);
             c.csrf = session.csrf_token.clone();
@@ -224,7 +242,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         });
         ctx.csrf = session.csrf_token.clone();
         if actor.is_admin() {
-            ctx.scan_banners = scan_banners(st, lang);
+            ctx.admin_banners = admin_banners(st, lang);
         }
         Ok(CurrentUser {
             account,

@@ -152,7 +152,7 @@ pub fn anonymous_ctx(lang: Lang) -> Ctx {
         contact: String::new(),
         user: None,
         csrf: String::new(),
-        scan_banners: Vec::new(),
+        admin_banners: Vec::new(),
         path: "/".into(),
         notice: None,
     }

@@ -141,6 +141,19 @@ impl Lang {
         format!("{n} {word}")
     }
 
+    /// When something happens `days` whole days from now: "heute", "morgen",
+    /// "in 12 Tagen".
+    pub fn in_days(self, days: i64) -> String {
+        match (self, days) {
+            (Lang::De, ..=0) => "heute".into(),
+            (Lang::De, 1) => "morgen".into(),
+            (Lang::De, n) => format!("in {n} Tagen"),
+            (Lang::En, ..=0) => "today".into(),
+            (Lang::En, 1) => "tomorrow".into(),
+            (Lang::En, n) => format!("in {n} days"),
+        }
+    }
+
     pub fn size(self, bytes: i64) -> String {
         let b = bytes.max(0) as f64;
         let (v, unit) = if b >= 1024.0 * 1024.0 * 1024.0 {
@@ -202,6 +215,7 @@ mod tests {
             ("minutes", "x".to_string()),
             ("seconds", "x".to_string()),
             ("wait", "x".to_string()),
+            ("when", "x".to_string()),
             ("hour", "x".to_string()),
             ("line", "x".to_string()),
         ];
@@ -246,5 +260,9 @@ mod tests {
         assert_eq!(Lang::De.wait(14 * 60 + 1), "15 Minuten");
         assert_eq!(Lang::En.wait(1), "1 second");
         assert_eq!(Lang::En.wait(900), "15 minutes");
+        assert_eq!(Lang::De.in_days(0), "heute");
+        assert_eq!(Lang::De.in_days(1), "morgen");
+        assert_eq!(Lang::De.in_days(12), "in 12 Tagen");
+        assert_eq!(Lang::En.in_days(2), "in 2 days");
     }
 }

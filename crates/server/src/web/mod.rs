@@ -6,6 +6,7 @@ pub mod app_passwords;
 pub mod auth;
 pub mod basic;
 pub mod cookies;
+pub mod csrf;
 pub mod errors;
 pub mod home;
 pub mod i18n;
@@ -39,6 +40,8 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     /// With it, the public port answers `/metrics` and the details of `/readyz`.
     pub metrics_token: Option<crate::monitoring::BearerToken>,
+    /// The certificate in use, when this process terminates TLS.
+    pub tls: Option<Arc<crate::tls::CertStatus>>,
 }
 
 /// The web door's routes; the security headers come around all doors at once
@@ -144,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::monitoring::public_metrics))
         .fallback(errors::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(csrf::layer))
 }
 
 async fn style() -> impl IntoResponse {

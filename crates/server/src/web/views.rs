@@ -26,7 +26,7 @@ pub struct Ctx {
     pub csrf: String,
     /// Shown to admins while uploads are not scanned for viruses.
     /// Warnings about virus scanning (admins only).
-    pub scan_banners: Vec<String>,
+    pub admin_banners: Vec<String>,
     pub path: String,
     pub notice: Option<String>,
 }

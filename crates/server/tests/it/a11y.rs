@@ -1,30 +1,33 @@
 //! Accessibility (BITV 2.0 / WCAG 2.1 AA): axe-core in headless Chromium over the real
-//! pages. Needs Debian's chromium and `npm install` in tests/a11y (done by .ci/run).
-//! Without them the test is skipped with a notice, unless AMTSBOTE_REQUIRE_A11Y=1
-//! (CI), where missing tools are a failure.
+//! pages. Needs Debian's chromium and nodejs and `npm install` in tests/a11y (done by
+//! `.ci/install-peers.sh`). Without them the test is skipped visibly (`prereq::ready`);
+//! under AMTSBOTE_REQUIRE_ALL=1 or AMTSBOTE_REQUIRE_A11Y=1 (CI) that is a failure.
 
 use std::path::PathBuf;
 
 use crate::helpers::{PW, TestApp, bytes};
+use crate::prereq::{self, Need};
 
-fn tools() -> Option<PathBuf> {
-    let dir = std::env::var("AMTSBOTE_A11Y_DIR")
+const REQUIRE_A11Y: &str = "AMTSBOTE_REQUIRE_A11Y";
+const NPM_INSTALL: &str = "npm install in tests/a11y, or sudo .ci/install-peers.sh";
+
+/// tests/a11y, or AMTSBOTE_A11Y_DIR.
+fn audit_dir() -> PathBuf {
+    std::env::var("AMTSBOTE_A11Y_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/a11y"));
-    let ready = dir.join("node_modules/playwright-core").exists()
-        && dir.join("node_modules/axe-core/axe.min.js").exists()
-        && std::path::Path::new("/usr/bin/chromium").exists();
-    if ready {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("AMTSBOTE_REQUIRE_A11Y").as_deref() != Ok("1"),
-        "AMTSBOTE_REQUIRE_A11Y=1 but chromium or tests/a11y/node_modules are missing (run .ci/run)"
-    );
-    eprintln!(
-        "accessibility audit skipped: chromium or tests/a11y/node_modules missing (see README)"
-    );
-    None
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/a11y"))
+}
+
+fn needs(dir: &std::path::Path) -> Vec<Need> {
+    vec![
+        Need::binary("/usr/bin/chromium", "chromium"),
+        Need::binary("node", "nodejs"),
+        Need::dir(dir.join("node_modules/playwright-core"), NPM_INSTALL),
+        Need::dir(dir.join("node_modules/axe-core"), NPM_INSTALL),
+    ]
+    .into_iter()
+    .map(|n| n.required_by(REQUIRE_A11Y))
+    .collect()
 }
 
 fn run_audit(dir: &std::path::Path, url: &str, login: &str, paths: &[String]) -> (bool, String) {
@@ -44,7 +47,13 @@ fn run_audit(dir: &std::path::Path, url: &str, login: &str, paths: &[String]) ->
 
 #[tokio::test]
 async fn pages_have_no_axe_violations() {
-    let Some(dir) = tools() else { return };
+    let dir = audit_dir();
+    if !prereq::ready(
+        concat!(module_path!(), "::pages_have_no_axe_violations"),
+        &needs(&dir),
+    ) {
+        return;
+    }
     let t = TestApp::spawn().await;
     let clerk = t.login("clerk.a").await;
     let root = t.space_a.root_id;

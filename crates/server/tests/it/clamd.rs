@@ -1,6 +1,7 @@
 //! A clamd of a test's own (Debian's clamav-daemon with a test signature database: there
 //! is no internet for the official ones), on an ephemeral port, stopped when dropped.
-//! Shared by the scanner tests (`scan.rs`) and the sync-client tests (`peers.rs`).
+//! Shared by the scanner tests (`scan.rs`, `notify.rs`) and the sync-client tests
+//! (`peers.rs`). A test that starts one first checks [`needs`] with `prereq::ready`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,17 @@ ClamAV-Test-File.Body:0:*:4b45524e454c33322e444c4c00004578697450726f636573730055
 
 pub const CLAM_ZIP: &str = "/usr/share/clamav-testfiles/clam.zip";
 
+/// What [`Clamd::start`] needs: Debian's clamd. Tests that upload `clam.zip` add
+/// [`clam_zip`].
+pub fn needs() -> crate::prereq::Need {
+    crate::prereq::Need::binary(clamd_path(), "clamav-daemon").required_by("AMTSBOTE_REQUIRE_PEERS")
+}
+
+/// The ClamAV test file `clam.zip` (Debian's clamav-testfiles).
+pub fn clam_zip() -> crate::prereq::Need {
+    crate::prereq::Need::file(CLAM_ZIP, "clamav-testfiles").required_by("AMTSBOTE_REQUIRE_PEERS")
+}
+
 /// A clamd of this test's own, stopped when dropped.
 pub struct Clamd {
     child: Option<Child>,
@@ -31,29 +43,23 @@ pub struct Clamd {
     _dir: tempfile::TempDir,
 }
 
-fn clamd_binary() -> Option<PathBuf> {
+/// Debian's clamd (/usr/sbin), or one in /usr/bin elsewhere.
+fn clamd_path() -> &'static str {
     ["/usr/sbin/clamd", "/usr/bin/clamd"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("/usr/sbin/clamd")
 }
 
 impl Clamd {
-    /// None (and the test passes vacuously) when clamd is not installed, unless peers
-    /// are required.
-    pub async fn start(stream_max: &str) -> Option<Self> {
-        let Some(bin) = clamd_binary() else {
-            assert!(
-                std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
-                "clamd is required (apt-get install clamav-daemon clamav-testfiles)"
-            );
-            eprintln!("clamd not installed: skipping");
-            return None;
-        };
+    /// Starts a clamd of this test's own. The test has checked [`needs`] with
+    /// `prereq::ready` first: a missing clamd here is a bug in the test.
+    pub async fn start(stream_max: &str) -> Self {
+        let bin = PathBuf::from(clamd_path());
         assert!(
-            Path::new(CLAM_ZIP).exists()
-                || std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "clamav-testfiles is required"
+            bin.exists(),
+            "{} is missing: the test must check clamd::needs() with prereq::ready first",
+            bin.display()
         );
         let dir = tempfile::tempdir().expect("tmp");
         let db = dir.path().join("db");
@@ -84,7 +90,7 @@ impl Clamd {
             _dir: dir,
         };
         c.launch(&bin).await;
-        Some(c)
+        c
     }
 
     async fn launch(&mut self, bin: &Path) {
@@ -126,7 +132,7 @@ impl Clamd {
 
     pub async fn restart(&mut self) {
         self.stop();
-        self.launch(&clamd_binary().expect("clamd")).await;
+        self.launch(Path::new(clamd_path())).await;
     }
 
     /// The same clamd over its Unix socket.

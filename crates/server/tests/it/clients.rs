@@ -192,16 +192,25 @@ async fn basic_with_the_account_password_and_its_failures() {
         failures.iter().all(|a| !a.detail.contains("falsch")),
         "no secret in the audit"
     );
-    // One audited success per verification, not per request (the cache answers the rest).
+    // The failures under user.a's name make even the remembered password wait (the
+    // throttle decides before the cache is looked at).
     let (s, _, _) = ocs(&t, "/ocs/v1.php/cloud/user", Some(("user.a", PW))).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    t.clock.advance_ms(61_000);
+    // Then it opens again from the cache: audited once, as the success that ends the
+    // failures; further requests are answered by the cache without another entry.
+    for _ in 0..3 {
+        let (s, _, _) = ocs(&t, "/ocs/v1.php/cloud/user", Some(("user.a", PW))).await;
+        assert_eq!(s, StatusCode::OK);
+    }
     let audit = t.app.audit_recent(50).await.expect("audit");
     assert_eq!(
         audit
             .iter()
             .filter(|a| a.action == "login.basic" && a.outcome == "success")
             .count(),
-        1
+        2,
+        "the first verification and the success after the failures"
     );
 
     // A password change takes effect at once, cache or not. (The failures above make
@@ -236,7 +245,7 @@ async fn basic_with_the_account_password_and_its_failures() {
             .iter()
             .filter(|a| a.action == "login.basic" && a.outcome == "success")
             .count(),
-        3
+        4
     );
 
     // Deactivation: refused at once, even with a cached password.

@@ -158,7 +158,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
     out
 }
 
-fn web_routes() -> BTreeSet<(String, String)> {
+pub(crate) fn web_routes() -> BTreeSet<(String, String)> {
     let src = include_str!("../../src/web/mod.rs");
     assert!(
         !src.contains(".nest(") && !src.contains(".merge("),

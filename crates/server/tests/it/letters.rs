@@ -12,18 +12,15 @@ use amtsbote_core::settings::{LetterSettings, MailSecurity, MailSettings, Notify
 use reqwest::StatusCode;
 
 use crate::helpers::{Opts, TestApp, csrf_of, form_login, location};
-use crate::mail::{SmtpSink, read_mail};
+use crate::mail::{SmtpSink, read_mail, sink_needs};
+use crate::prereq::{self, Need};
 
-fn poppler() -> bool {
-    let ok = Command::new("pdftotext").arg("-v").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "poppler-utils are required (apt-get install poppler-utils)"
-        );
-        eprintln!("poppler-utils not installed: skipping");
-    }
-    ok
+/// pdftotext and pdfinfo (Debian's poppler-utils) read the letters back.
+fn poppler() -> [Need; 2] {
+    [
+        Need::binary("pdftotext", "poppler-utils").required_by("AMTSBOTE_REQUIRE_PEERS"),
+        Need::binary("pdfinfo", "poppler-utils").required_by("AMTSBOTE_REQUIRE_PEERS"),
+    ]
 }
 
 fn letters_opts(sink: Option<&SmtpSink>) -> Opts {
@@ -117,12 +114,14 @@ fn code_in(text: &str) -> String {
 
 #[tokio::test]
 async fn onboarding_by_letter_and_link_mail() {
-    if !poppler() {
+    let [pdftotext, pdfinfo] = poppler();
+    if !prereq::ready(
+        concat!(module_path!(), "::onboarding_by_letter_and_link_mail"),
+        &[pdftotext, pdfinfo, sink_needs()],
+    ) {
         return;
     }
-    let Some(sink) = SmtpSink::start() else {
-        return;
-    };
+    let sink = SmtpSink::start();
     let t = TestApp::spawn_with(letters_opts(Some(&sink))).await;
     let id = new_user(&t, "petra.personal").await;
     let admin = t.login("admin").await;
@@ -235,7 +234,13 @@ async fn onboarding_by_letter_and_link_mail() {
 
 #[tokio::test]
 async fn codes_run_out_and_a_reprint_replaces_them() {
-    if !poppler() {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::codes_run_out_and_a_reprint_replaces_them"
+        ),
+        &poppler(),
+    ) {
         return;
     }
     let t = TestApp::spawn_with(letters_opts(None)).await;
@@ -284,7 +289,13 @@ async fn codes_run_out_and_a_reprint_replaces_them() {
 
 #[tokio::test]
 async fn everyone_not_yet_activated_gets_a_letter_in_one_pdf() {
-    if !poppler() {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::everyone_not_yet_activated_gets_a_letter_in_one_pdf"
+        ),
+        &poppler(),
+    ) {
         return;
     }
     let t = TestApp::spawn_with(letters_opts(None)).await;

@@ -1,11 +1,13 @@
 //! E-mail over a real SMTP server (`smtp_sink.py`, Debian's python3-aiosmtpd): what
 //! `amtsbote mail test` sends, how it reports a mail server that is not there, and the
-//! mistakes in `[mail]` it names. Without python3-aiosmtpd these tests pass vacuously,
-//! unless `AMTSBOTE_REQUIRE_PEERS=1` (as in CI).
+//! mistakes in `[mail]` it names. Without python3-aiosmtpd these tests are skipped
+//! visibly (`prereq::ready`), or fail under `AMTSBOTE_REQUIRE_ALL=1` (as in CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+
+use crate::prereq::{self, Need};
 
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
@@ -16,24 +18,23 @@ pub struct SmtpSink {
     dir: tempfile::TempDir,
 }
 
+/// What [`SmtpSink::start`] (and [`read_mail`]) need: Debian's python3-aiosmtpd.
+pub fn sink_needs() -> Need {
+    Need::python_module("aiosmtpd", "python3-aiosmtpd").required_by("AMTSBOTE_REQUIRE_PEERS")
+}
+
 impl SmtpSink {
-    pub fn start() -> Option<Self> {
-        let available = Command::new(SYSTEM_PYTHON)
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !available {
-            assert!(
-                std::env::var("AMTSBOTE_REQUIRE_PEERS").as_deref() != Ok("1"),
-                "python3-aiosmtpd is required (apt-get install python3-aiosmtpd)"
-            );
-            eprintln!("python3-aiosmtpd not installed: skipping");
-            return None;
-        }
+    /// Starts the sink. The test has checked [`sink_needs`] with `prereq::ready` first:
+    /// a missing aiosmtpd here is a bug in the test.
+    pub fn start() -> Self {
+        assert!(
+            sink_needs().present(),
+            "python3-aiosmtpd is missing: the test must check mail::sink_needs() with prereq::ready first"
+        );
         let port = crate::helpers::free_port();
         let dir = tempfile::tempdir().expect("tmp");
         let child = spawn_sink(port, dir.path());
-        Some(Self { child, port, dir })
+        Self { child, port, dir }
     }
 
     /// Starts the sink again on the same port and directory (after `stop`), as a mail
@@ -180,9 +181,16 @@ fn mail_env(port: u16) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn mail_test_goes_through_a_real_smtp_server_with_umlauts_intact() {
-    let Some(sink) = SmtpSink::start() else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::mail_test_goes_through_a_real_smtp_server_with_umlauts_intact"
+        ),
+        &[sink_needs()],
+    ) {
         return;
-    };
+    }
+    let sink = SmtpSink::start();
     let dir = tempfile::tempdir().expect("tmp");
     let out = amtsbote(
         dir.path(),
@@ -237,9 +245,16 @@ async fn mail_test_goes_through_a_real_smtp_server_with_umlauts_intact() {
 
 #[tokio::test]
 async fn mail_test_authenticates_with_the_password_from_its_file() {
-    let Some(sink) = SmtpSink::start() else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::mail_test_authenticates_with_the_password_from_its_file"
+        ),
+        &[sink_needs()],
+    ) {
         return;
-    };
+    }
+    let sink = SmtpSink::start();
     let dir = tempfile::tempdir().expect("tmp");
     let secret = dir.path().join("smtp-passwort");
     std::fs::write(&secret, "geheim-2026\n").expect("secret");
@@ -267,9 +282,13 @@ async fn mail_test_authenticates_with_the_password_from_its_file() {
 
 #[tokio::test]
 async fn mail_test_says_what_failed() {
-    let Some(mut sink) = SmtpSink::start() else {
+    if !prereq::ready(
+        concat!(module_path!(), "::mail_test_says_what_failed"),
+        &[sink_needs()],
+    ) {
         return;
-    };
+    }
+    let mut sink = SmtpSink::start();
     let dir = tempfile::tempdir().expect("tmp");
     let port = sink.port;
     sink.stop();

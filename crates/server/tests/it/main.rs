@@ -2,13 +2,18 @@
 //! New routes must join the isolation table in `isolation.rs`.
 
 mod helpers;
+// Prerequisites (peers, files, databases): a missing one is a visible skip.
+#[path = "../../../../tests/prereq.rs"]
+mod prereq;
 
 mod a11y;
+mod audit;
 mod auth;
 mod clamd;
 mod cli;
 mod clients;
 mod copy;
+mod csrf;
 mod dav;
 mod headers;
 mod hostile;
@@ -25,5 +30,6 @@ mod second_factor;
 mod sessions;
 mod slow_clients;
 mod tls;
+mod tls_profile;
 mod tree;
 mod workflow;

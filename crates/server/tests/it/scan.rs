@@ -4,18 +4,24 @@
 //! (fail-closed) until clamd is back, and files over clamd's stream limit are refused up
 //! front. Each test starts its own clamd on an ephemeral port.
 //!
-//! Without clamd on the machine these tests pass vacuously, unless
-//! `AMTSBOTE_REQUIRE_PEERS=1` (as in CI) makes that a failure.
+//! Without clamd on the machine these tests are skipped visibly (`prereq::ready`), or
+//! fail under `AMTSBOTE_REQUIRE_ALL=1` (as in CI).
 
 use std::time::Duration;
 
-use crate::clamd::{CLAM_ZIP, Clamd, eicar};
+use crate::clamd::{CLAM_ZIP, Clamd, clam_zip, eicar};
 use crate::helpers::{METRICS_TOKEN, Opts, PW, TestApp, bytes, node_id, unescape};
+use crate::prereq::{self, Need};
 use amtsbote_core::settings::{OnInfected, OnUnavailable, ScanMode, ScanSettings};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
-/// A zip of the given files, deflated, made by Python's zipfile (on every machine that runs
-/// these tests; the project has no zip writer of its own).
+/// Python 3 for [`zip_of`].
+fn python3() -> Need {
+    Need::binary("/usr/bin/python3", "python3").required_by("AMTSBOTE_REQUIRE_PEERS")
+}
+
+/// A zip of the given files, deflated, made by Python's zipfile (the project has no zip
+/// writer of its own). The test checks [`python3`] first.
 fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tmp");
     let mut args = vec![dir.path().join("out.zip").display().to_string()];
@@ -24,7 +30,7 @@ fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         std::fs::write(&p, data).expect("write");
         args.push(p.display().to_string());
     }
-    let status = std::process::Command::new("python3")
+    let status = std::process::Command::new("/usr/bin/python3")
         .arg("-c")
         .arg("import sys, zipfile, os\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n    [z.write(f, os.path.basename(f)) for f in sys.argv[2:]]")
         .args(&args)
@@ -128,9 +134,16 @@ async fn assert_dav_infected(r: Response, name: &str, finding: &str) {
 
 #[tokio::test]
 async fn infected_uploads_are_refused_at_every_door_and_leave_nothing() {
-    let Some(clamd) = Clamd::start("300M").await else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::infected_uploads_are_refused_at_every_door_and_leave_nothing"
+        ),
+        &[crate::clamd::needs(), clam_zip(), python3()],
+    ) {
         return;
-    };
+    }
+    let clamd = Clamd::start("300M").await;
     let t = app_with(clamd.settings()).await;
     let an = t.folder(&t.space_a, "an_KVBbg").await;
     let user = t.login("user.a").await;
@@ -299,9 +312,13 @@ async fn infected_uploads_are_refused_at_every_door_and_leave_nothing() {
 
 #[tokio::test]
 async fn clean_200_mib_passes_every_door() {
-    let Some(clamd) = Clamd::start("300M").await else {
+    if !prereq::ready(
+        concat!(module_path!(), "::clean_200_mib_passes_every_door"),
+        &[crate::clamd::needs()],
+    ) {
         return;
-    };
+    }
+    let clamd = Clamd::start("300M").await;
     let t = app_with(clamd.settings()).await;
     let an = t.folder(&t.space_a, "an_KVBbg").await;
     let data = bytes(200 * 1024 * 1024, 21);
@@ -382,9 +399,16 @@ async fn clean_200_mib_passes_every_door() {
 
 #[tokio::test]
 async fn an_outage_refuses_uploads_until_clamd_is_back_without_restart() {
-    let Some(mut clamd) = Clamd::start("100M").await else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::an_outage_refuses_uploads_until_clamd_is_back_without_restart"
+        ),
+        &[crate::clamd::needs()],
+    ) {
         return;
-    };
+    }
+    let mut clamd = Clamd::start("100M").await;
     let t = app_with(clamd.settings()).await;
     let an = t.folder(&t.space_a, "an_KVBbg").await;
     let r = dav(&t, "user.a", "PUT", &format!("{AN}/vorher.pdf"))
@@ -557,9 +581,16 @@ async fn wait_for_audit(t: &TestApp, action: &str) {
 
 #[tokio::test]
 async fn files_over_the_stream_limit_are_refused_up_front() {
-    let Some(clamd) = Clamd::start("1M").await else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::files_over_the_stream_limit_are_refused_up_front"
+        ),
+        &[crate::clamd::needs()],
+    ) {
         return;
-    };
+    }
+    let clamd = Clamd::start("1M").await;
     let t = app_with(clamd.settings()).await;
     let an = t.folder(&t.space_a, "an_KVBbg").await;
     let (blobs, _) = t.stored_files();
@@ -662,9 +693,16 @@ async fn files_over_the_stream_limit_are_refused_up_front() {
 
 #[tokio::test]
 async fn quarantine_keeps_infected_files_for_admins_only_and_for_a_while() {
-    let Some(clamd) = Clamd::start("100M").await else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::quarantine_keeps_infected_files_for_admins_only_and_for_a_while"
+        ),
+        &[crate::clamd::needs()],
+    ) {
         return;
-    };
+    }
+    let clamd = Clamd::start("100M").await;
     // Over clamd's Unix socket, as on a Debian server.
     let t = app_with(ScanSettings {
         on_infected: OnInfected::Quarantine,
@@ -754,9 +792,16 @@ async fn quarantine_keeps_infected_files_for_admins_only_and_for_a_while() {
 
 #[tokio::test]
 async fn fail_open_is_explicit_loud_and_still_refuses_what_it_scans() {
-    let Some(mut clamd) = Clamd::start("100M").await else {
+    if !prereq::ready(
+        concat!(
+            module_path!(),
+            "::fail_open_is_explicit_loud_and_still_refuses_what_it_scans"
+        ),
+        &[crate::clamd::needs()],
+    ) {
         return;
-    };
+    }
+    let mut clamd = Clamd::start("100M").await;
     let t = app_with(ScanSettings {
         on_unavailable: OnUnavailable::Allow,
         ..clamd.settings()

@@ -1,5 +1,11 @@
 //! The audit trail: every log-in, upload, download, delete and admin act. Rows are only
-//! ever inserted. `prev_hash`/`hash` are reserved for the hash chain added later.
+//! ever inserted (triggers refuse UPDATE and DELETE); [`chain`] links them into a
+//! tamper-evident chain with signed checkpoints ([`seal`]), [`export`] writes them out
+//! and verifies an export offline.
+
+pub mod chain;
+pub mod export;
+pub mod seal;
 
 use sqlx::Executor;
 
