@@ -147,9 +147,10 @@ impl App {
 
     /// Creates a member and its space with the template folders. Admins only.
     pub async fn create_member(&self, actor: &Actor, input: MemberInput) -> Result<Member> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
         let v = validate(&input)?;
         let id = ids::new_id();
         let now = self.now();
@@ -188,9 +189,10 @@ impl App {
         input: MemberInput,
         active: bool,
     ) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
         let existing = self.member_by_id(id).await?.ok_or(Error::NotFound)?;
         let v = validate(&input)?;
         let mut tx = self.db.begin_write().await?;
@@ -287,9 +289,10 @@ impl App {
         member_number: &str,
         assign: bool,
     ) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
         let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
         if !account.is_staff() {
             return Err(Error::Invalid("not a staff account"));
@@ -333,9 +336,10 @@ impl App {
     }
 
     pub async fn create_team(&self, actor: &Actor, name: &str) -> Result<Team> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(Error::Invalid("team name"));
@@ -392,9 +396,10 @@ impl App {
         login: &str,
         member_of: bool,
     ) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
         let team = self.team_by_name(team).await?.ok_or(Error::NotFound)?;
         let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
         if !account.is_staff() {
@@ -437,9 +442,10 @@ impl App {
         member_number: &str,
         assign: bool,
     ) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
         let team = self.team_by_name(team).await?.ok_or(Error::NotFound)?;
         let member = self
             .member_by_number(member_number)

@@ -96,9 +96,7 @@ impl App {
         format: Format,
         out: &mut dyn Write,
     ) -> Result<usize> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(actor, crate::spaces::permissions::AdminAct::Audit)?;
         self.chain_audit_fully(true).await?;
         let links: Vec<LinkRow> = self
             .db

@@ -159,9 +159,10 @@ impl App {
 
     /// Staff accounts (admins see all; used for lists and assignment forms).
     pub async fn list_accounts(&self, actor: &Actor) -> Result<Vec<Account>> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
         let sql = select_accounts!("ORDER BY kind DESC, login_key");
         Ok(self.db.qa::<Account>(sql).fetch_all(self.db.pool()).await?)
     }
@@ -183,9 +184,10 @@ impl App {
         actor: &Actor,
         new: NewAccount,
     ) -> Result<(Account, String)> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
         let login = validate_login(&new.login)?;
         let email = validate_email(&new.email)?;
         let display_name = validate_display_name(&new.display_name)?;
@@ -234,9 +236,10 @@ impl App {
     }
 
     pub async fn update_account(&self, actor: &Actor, id: i64, upd: AccountUpdate) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
         let account = self.account_by_id(id).await?.ok_or(Error::NotFound)?;
         let email = validate_email(&upd.email)?;
         let display_name = validate_display_name(&upd.display_name)?;
@@ -449,9 +452,10 @@ impl App {
 
     /// Sets a password chosen by an operator (no forced change), e.g. for automation.
     pub async fn set_password(&self, actor: &Actor, login: &str, new: &str) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
         let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
         self.check_password_rules(new, &account.login)?;
         let hash = hash_blocking(new.to_string()).await?;
@@ -488,9 +492,10 @@ impl App {
         action: &'static str,
         then: Option<&'static str>,
     ) -> Result<String> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
         let account = self
             .account_by_id(account_id)
             .await?

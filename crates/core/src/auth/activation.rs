@@ -26,9 +26,10 @@ impl App {
         actor: &Actor,
         account_ids: &[i64],
     ) -> Result<Vec<AccessIssued>> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Letters,
+        )?;
         if self.settings.letters.return_address.trim().is_empty() {
             return Err(Error::Invalid("letters.return_address"));
         }
@@ -58,9 +59,10 @@ impl App {
     /// Admin: active member users who have not yet signed in with their code and set
     /// a password ("Zugang noch nicht aktiviert"), oldest first.
     pub async fn unactivated_accounts(&self, actor: &Actor) -> Result<Vec<Account>> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Letters,
+        )?;
         Ok(self
             .db
             .qa::<Account>(select_accounts!(
@@ -93,9 +95,10 @@ impl App {
         use crate::auth::accounts::{
             AccountKind, NewAccount, validate_display_name, validate_email, validate_login,
         };
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Letters,
+        )?;
         let mut seen = std::collections::HashSet::new();
         for u in users {
             let login = validate_login(&u.login)?;

@@ -416,9 +416,10 @@ impl App {
         account_id: i64,
         ip: Option<String>,
     ) -> Result<()> {
-        if !admin.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            admin,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
         let account = self
             .account_by_id(account_id)
             .await?

@@ -124,7 +124,13 @@ impl App {
         account_id: i64,
         current_token: Option<&str>,
     ) -> Result<Vec<SessionInfo>> {
-        if actor.account_id() != Some(account_id) && !actor.is_admin() {
+        if actor.account_id() != Some(account_id)
+            && crate::spaces::permissions::administer(
+                actor,
+                crate::spaces::permissions::AdminAct::Accounts,
+            )
+            .is_err()
+        {
             return Err(Error::NotFound);
         }
         let now = self.now();
@@ -156,7 +162,13 @@ impl App {
         keep_token: Option<&str>,
         ip: Option<String>,
     ) -> Result<u64> {
-        if actor.account_id() != Some(account_id) && !actor.is_admin() {
+        if actor.account_id() != Some(account_id)
+            && crate::spaces::permissions::administer(
+                actor,
+                crate::spaces::permissions::AdminAct::Accounts,
+            )
+            .is_err()
+        {
             return Err(Error::NotFound);
         }
         let mut tx = self.db.begin_write().await?;

@@ -225,9 +225,7 @@ impl App {
 
     /// Admin: the login names and addresses locked now.
     pub async fn locked_subjects(&self, actor: &Actor) -> Result<Vec<Locked>> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(actor, crate::spaces::permissions::AdminAct::Locks)?;
         let rows = self
             .db
             .qa::<FailureRow>("SELECT subject, failures, last_failure_at, locked_until FROM auth_failures WHERE locked_until > ? ORDER BY subject")
@@ -246,9 +244,7 @@ impl App {
 
     /// Admin: lifts a lock (and the delays) of a login name or address.
     pub async fn unlock(&self, actor: &Actor, subject: &str, ip: Option<String>) -> Result<()> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(actor, crate::spaces::permissions::AdminAct::Locks)?;
         let mut tx = self.db.begin_write().await?;
         let n = self
             .db

@@ -649,11 +649,7 @@ impl App {
 }
 
 fn require_admin(actor: &Actor) -> Result<()> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("admin only"))
-    }
+    crate::spaces::permissions::administer(actor, crate::spaces::permissions::AdminAct::MailQueue)
 }
 
 /// Documents are counted once each, however often they were replaced in the window.

@@ -34,9 +34,10 @@ macro_rules! select_quarantine {
 impl App {
     /// All quarantined files, newest first (admins only).
     pub async fn quarantine_list(&self, actor: &Actor) -> Result<Vec<Quarantined>> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Quarantine,
+        )?;
         Ok(self
             .db
             .qa::<Quarantined>(select_quarantine!("ORDER BY created_at DESC, id DESC"))
@@ -50,9 +51,10 @@ impl App {
         actor: &Actor,
         id: i64,
     ) -> Result<(Quarantined, BlobReader)> {
-        if !actor.is_admin() {
-            return Err(Error::Forbidden("admin only"));
-        }
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Quarantine,
+        )?;
         let q = self
             .db
             .qa::<Quarantined>(select_quarantine!("WHERE id = ?"))

@@ -1,5 +1,6 @@
 //! The permission function. Every door (web UI, WebDAV, share links, CLI) asks
-//! [`App::can`] before it touches a node; nothing else decides access.
+//! [`App::can`] before it touches a node, and [`administer`] before an admin act;
+//! nothing else decides access.
 
 use crate::App;
 use crate::auth::actor::{Actor, StaffRole};
@@ -19,6 +20,38 @@ pub enum Action {
     Overwrite,
     Rename,
     Delete,
+}
+
+/// The acts of the authority's service staff: accounts, members, access letters, the
+/// mail queue, the quarantine, sign-in locks and the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAct {
+    Accounts,
+    Members,
+    Letters,
+    MailQueue,
+    Quarantine,
+    Locks,
+    Audit,
+}
+
+/// May `actor` perform the admin act? Admins and the operator's command line may; for
+/// everyone else the act is refused like a page that does not exist.
+pub fn administer(actor: &Actor, act: AdminAct) -> Result<()> {
+    let allowed = match act {
+        AdminAct::Accounts
+        | AdminAct::Members
+        | AdminAct::Letters
+        | AdminAct::MailQueue
+        | AdminAct::Quarantine
+        | AdminAct::Locks
+        | AdminAct::Audit => actor.is_admin(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("admin only"))
+    }
 }
 
 /// The decision on a node of a space the actor may enter. Pure, so it can be tested

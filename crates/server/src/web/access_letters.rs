@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::admin::{admin_form_for, require_admin};
-use super::auth::{CsrfForm, CurrentUser};
+use super::admin::admin_form_for;
+use super::auth::{AdminUser, CsrfForm, CurrentUser};
 use super::errors::{IdPath, WebError, render};
 use super::views::{ActivationPage, ActivationRow};
 
@@ -45,7 +45,7 @@ fn letter_error(user: &CurrentUser, e: Error) -> WebError {
 
 pub async fn one(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
@@ -65,8 +65,10 @@ pub async fn one(
     ))
 }
 
-pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Response, WebError> {
-    require_admin(&user)?;
+pub async fn list(
+    State(st): State<AppState>,
+    AdminUser(user): AdminUser,
+) -> Result<Response, WebError> {
     let lang = user.lang();
     let accounts = st
         .app
@@ -99,10 +101,9 @@ pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Respo
 
 pub async fn batch(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let ids: Vec<i64> = st
         .app

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{CsrfForm, CurrentUser};
+use super::auth::{AdminUser, CsrfForm, CurrentUser};
 use super::errors::{IdPath, WebError, render, status_for};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{
@@ -33,26 +33,17 @@ pub(super) async fn member_labels(
         .collect())
 }
 
-pub(super) fn require_admin(user: &CurrentUser) -> Result<(), WebError> {
-    if user.actor.is_admin() {
-        Ok(())
-    } else {
-        Err(user.err(Error::NotFound))
-    }
-}
-
 fn id(user: &CurrentUser, raw: &str) -> Result<i64, WebError> {
     raw.parse::<i64>().map_err(|_| user.err(Error::NotFound))
 }
 
-/// The gate of every admin form acting on one record: admins only (404 for others),
-/// the form's CSRF token, and the record's id from the path.
+/// The record an admin form acts on: its id from the path (the [`AdminUser`] extractor
+/// has let only admins through, the CSRF layer only the session's own forms).
 pub(super) fn admin_form_for(
     user: &CurrentUser,
     csrf: &str,
     raw_id: &str,
 ) -> Result<i64, WebError> {
-    require_admin(user)?;
     user.check_csrf(csrf)?;
     id(user, raw_id)
 }
@@ -203,18 +194,16 @@ async fn member_page(
 
 pub async fn member_new_form(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     render(member_page(&st, &user, None, &MemberForm::default(), None, None).await?)
 }
 
 pub async fn member_create(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Form(f): Form<MemberForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let users = match member_users_of(&f.users) {
         Ok(u) => u,
@@ -252,11 +241,10 @@ pub async fn member_create(
 
 pub async fn member_edit_form(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(member): IdPath<String>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let mid = id(&user, &member)?;
     let m = st
         .app
@@ -279,11 +267,10 @@ pub async fn member_edit_form(
 
 pub async fn member_update(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(member): IdPath<String>,
     Form(f): Form<MemberForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let mid = id(&user, &member)?;
     match st
@@ -316,11 +303,10 @@ pub struct AssignForm {
 
 pub async fn member_assign(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(member): IdPath<String>,
     Form(f): Form<AssignForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let mid = id(&user, &member)?;
     let m = st
@@ -338,10 +324,9 @@ pub async fn member_assign(
 
 pub async fn accounts(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let accounts = st
         .app
         .list_accounts(&user.actor)
@@ -446,10 +431,9 @@ async fn account_page(
 
 pub async fn account_new_form(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Query(q): Query<NewAccountQuery>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let f = AccountForm {
         kind: if q.member.is_some() {
             "member".into()
@@ -472,10 +456,9 @@ fn account_error_key(e: &Error) -> &'static str {
 
 pub async fn account_create(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Form(f): Form<AccountForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let lang = user.lang();
     let kind = match f.kind.as_str() {
@@ -540,10 +523,9 @@ pub async fn account_create(
 
 pub async fn account_edit_form(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let aid = id(&user, &account)?;
     let a = st
         .app
@@ -569,11 +551,10 @@ pub async fn account_edit_form(
 
 pub async fn account_update(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
     Form(f): Form<AccountForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let aid = id(&user, &account)?;
     let upd = AccountUpdate {
@@ -596,11 +577,10 @@ pub async fn account_update(
 
 pub async fn account_reset(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     let aid = id(&user, &account)?;
     let a = st

@@ -169,6 +169,24 @@ fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
     origin_host != host && !origin.eq_ignore_ascii_case(public_origin)
 }
 
+/// A signed-in admin: the one gate of every admin page and form, so that no admin
+/// handler can forget it. The decision is the core's ([`amtsbote_core::spaces::permissions::administer`]);
+/// everyone else is told the page does not exist.
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        use amtsbote_core::spaces::permissions::{AdminAct, administer};
+        let user = CurrentUser::from_request_parts(parts, st).await?;
+        match administer(&user.actor, AdminAct::Accounts) {
+            Ok(()) => Ok(AdminUser(user)),
+            Err(_) => Err(user.err(Error::NotFound).into_response()),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Response;
 

@@ -118,9 +118,13 @@ fn first_part_token(head: &[u8], boundary: &str) -> Option<Option<String>> {
     let value_start = headers_end + 4;
     let close = format!("\r\n--{boundary}");
     let value_end = value_start + find(&head[value_start..], close.as_bytes())?;
+    // The `name` parameter itself, not `filename`.
     let named_csrf = headers.lines().any(|l| {
-        l.starts_with("content-disposition:")
-            && (l.contains("name=\"csrf\"") || l.contains("name=csrf;") || l.ends_with("name=csrf"))
+        l.strip_prefix("content-disposition:").is_some_and(|v| {
+            v.split(';')
+                .map(str::trim)
+                .any(|p| p == "name=\"csrf\"" || p == "name=csrf")
+        })
     });
     Some(named_csrf.then(|| String::from_utf8_lossy(&head[value_start..value_end]).into_owned()))
 }

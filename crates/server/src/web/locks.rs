@@ -8,18 +8,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::admin::require_admin;
-use super::auth::CurrentUser;
+use super::auth::AdminUser;
 use super::errors::{WebError, render};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{LockRow, LocksPage};
 
 pub async fn list(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let lang = user.lang();
     let rows = st
         .app
@@ -59,10 +57,9 @@ pub struct UnlockForm {
 
 pub async fn unlock(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Form(f): Form<UnlockForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     st.app
         .unlock(&user.actor, &f.subject, user.ip.clone())

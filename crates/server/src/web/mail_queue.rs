@@ -7,8 +7,8 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::admin::{admin_form_for, member_labels, require_admin};
-use super::auth::{CsrfForm, CurrentUser};
+use super::admin::{admin_form_for, member_labels};
+use super::auth::{AdminUser, CsrfForm};
 use super::errors::{IdPath, WebError, render};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{MailQueuePage, MailQueueRow};
@@ -18,10 +18,9 @@ const SHOWN: i64 = 200;
 
 pub async fn list(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let lang = user.lang();
     let overview = st
         .app
@@ -68,7 +67,7 @@ pub async fn list(
 
 pub async fn retry(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(id): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
@@ -82,10 +81,9 @@ pub async fn retry(
 
 pub async fn retry_all(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     user.check_csrf(&f.csrf)?;
     st.app
         .retry_all_mails(&user.actor, user.ip.clone())

@@ -9,13 +9,15 @@ use axum::response::Response;
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
-use super::admin::{member_labels, require_admin};
-use super::auth::CurrentUser;
+use super::admin::member_labels;
+use super::auth::AdminUser;
 use super::errors::{IdPath, WebError, render};
 use super::views::{QuarantinePage, QuarantineRow};
 
-pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Response, WebError> {
-    require_admin(&user)?;
+pub async fn list(
+    State(st): State<AppState>,
+    AdminUser(user): AdminUser,
+) -> Result<Response, WebError> {
     let lang = user.lang();
     let items = st
         .app
@@ -45,10 +47,9 @@ pub async fn list(State(st): State<AppState>, user: CurrentUser) -> Result<Respo
 
 pub async fn download(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(id): IdPath<String>,
 ) -> Result<Response, WebError> {
-    require_admin(&user)?;
     let id: i64 = id.parse().map_err(|_| user.err(Error::NotFound))?;
     let (q, reader) = st
         .app

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::admin::admin_form_for;
-use super::auth::{CsrfForm, CurrentUser, local_path, with_next};
+use super::auth::{AdminUser, CsrfForm, CurrentUser, local_path, with_next};
 use super::cookies;
 use super::errors::{IdPath, WebError, describe, render};
 use super::home::{NoticeQuery, notice_text};
@@ -328,7 +328,7 @@ pub async fn disable(
 /// Admin: removes an account's second factor; the holder is told by e-mail.
 pub async fn admin_reset(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::admin::admin_form_for;
-use super::auth::CurrentUser;
+use super::auth::{AdminUser, CurrentUser};
 use super::errors::{IdPath, WebError, render};
 use super::home::{NoticeQuery, notice_text};
 use super::i18n::Lang;
@@ -110,7 +110,7 @@ pub async fn end(
 /// Admin: ends every session of an account.
 pub async fn end_all_of(
     State(st): State<AppState>,
-    user: CurrentUser,
+    AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
     Form(f): Form<EndForm>,
 ) -> Result<Response, WebError> {

@@ -143,8 +143,11 @@ async fn folder_page(
 }
 
 /// Most bytes a request may make the server hold that are not file content: part
-/// headers, the CSRF field, fields the form does not have, boundary look-ahead.
-const NON_FILE_SLACK: u64 = 1024 * 1024;
+/// headers, the CSRF field, fields the form does not have, and the parser's look-ahead,
+/// which can take several hundred KiB of a fast client's file at once while the
+/// handler waits for the disk (measured: 1.1 MB ahead on a full disk; 1 MiB was too
+/// tight and refused good uploads now and then).
+const NON_FILE_SLACK: u64 = 8 * 1024 * 1024;
 
 /// Counts what the body delivered against what went on as file content, and stops the
 /// body when the difference grows: the multipart parser buffers part headers until
@@ -162,24 +165,69 @@ impl Tally {
     }
 }
 
-fn guarded(
-    body: Body,
+/// How far the parser may read ahead of what went on as file content before it is made
+/// to hand on what it has (see [`Guarded`]).
+const READ_AHEAD: u64 = 256 * 1024;
+
+fn guarded(body: Body, tally: Arc<Tally>) -> Guarded {
+    Guarded {
+        inner: body.into_data_stream(),
+        tally,
+        yielded: false,
+    }
+}
+
+/// The upload body as the multipart parser reads it. The parser takes everything that is
+/// ready at once; with a fast client and a handler that waits (for a scanner slot, for
+/// the disk) that could be the whole file, counted as "not file content" and refused.
+/// So once it is `READ_AHEAD` ahead, the stream pauses for one turn, and the parser hands
+/// on what it holds before it reads on. Only what is still unconsumed after that — part
+/// headers that do not end, fields the form does not have — counts against
+/// `NON_FILE_SLACK`.
+struct Guarded {
+    inner: axum::body::BodyDataStream,
     tally: Arc<Tally>,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
-    body.into_data_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        let pulled = tally
+    yielded: bool,
+}
+
+impl futures_util::Stream for Guarded {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let ahead = self
+            .tally
+            .pulled
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.tally.consumed.load(Ordering::Relaxed));
+        if ahead > READ_AHEAD && !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.yielded = false;
+        let chunk = match std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => chunk,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let pulled = self
+            .tally
             .pulled
             .fetch_add(chunk.len() as u64, Ordering::Relaxed)
             + chunk.len() as u64;
-        if pulled.saturating_sub(tally.consumed.load(Ordering::Relaxed)) > NON_FILE_SLACK {
-            tally.exceeded.store(true, Ordering::Relaxed);
-            return Err(std::io::Error::other(
+        if pulled.saturating_sub(self.tally.consumed.load(Ordering::Relaxed)) > NON_FILE_SLACK {
+            self.tally.exceeded.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(std::io::Error::other(
                 "multipart headers or form fields too large",
-            ));
+            ))));
         }
-        Ok(chunk)
-    })
+        Poll::Ready(Some(Ok(chunk)))
+    }
 }
 
 /// Multipart upload of one or more files. The CSRF field must come first (the form puts

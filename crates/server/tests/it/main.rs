@@ -7,6 +7,7 @@ mod helpers;
 mod prereq;
 
 mod a11y;
+mod admin_gate;
 mod audit;
 mod auth;
 mod clamd;
