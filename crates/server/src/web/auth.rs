@@ -146,17 +146,24 @@ pub fn public_ctx(st: &AppState, lang: Lang, path: &str) -> Ctx {
 /// state-changing method, in addition to the token and SameSite=Strict. Our own origin
 /// is the request's Host or, behind a reverse proxy that rewrites Host, the origin of
 /// `authority.public_base_url`.
-fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
+/// The host a request was sent to: the `Host` header (HTTP/1.1), or the authority of
+/// the request URI (HTTP/2, where browsers send `:authority` and no `Host`).
+fn request_host<'a>(headers: &'a HeaderMap, uri: &'a axum::http::Uri) -> &'a str {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+}
+
+fn foreign_origin(headers: &HeaderMap, uri: &axum::http::Uri, public_base_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     if origin == "null" {
         return true;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let host = request_host(headers, uri);
     let origin_host = origin.split("://").nth(1).unwrap_or_default();
     let public = public_base_url.trim_end_matches('/');
     let public_origin = match public.find("://").map(|i| i + 3) {
@@ -211,11 +218,14 @@ impl FromRequestParts<AppState> for CurrentUser {
         // Every state-changing request: our own origin and this session's token
         // (read from the body by `super::csrf::layer`), before any handler runs.
         if super::csrf::changes_state(&parts.method)
-            && (foreign_origin(&parts.headers, &st.app.settings.authority.public_base_url)
-                || !parts
-                    .extensions
-                    .get::<super::csrf::SentToken>()
-                    .is_some_and(|t| ct_eq(&t.0, &session.csrf_token)))
+            && (foreign_origin(
+                &parts.headers,
+                &parts.uri,
+                &st.app.settings.authority.public_base_url,
+            ) || !parts
+                .extensions
+                .get::<super::csrf::SentToken>()
+                .is_some_and(|t| ct_eq(&t.0, &session.csrf_token)))
         {
             let mut c = public_ctx(st, lang, &path);
             c.csrf = session.csrf_token.clone();
@@ -348,6 +358,7 @@ pub struct LoginForm {
 pub async fn login(
     State(st): State<AppState>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -359,7 +370,7 @@ pub async fn login(
         cookies::get(&headers, cookies::prelogin_name(st.web.secure_cookies)).unwrap_or_default();
     if expected.is_empty()
         || !ct_eq(&expected, &f.csrf)
-        || foreign_origin(&headers, &st.app.settings.authority.public_base_url)
+        || foreign_origin(&headers, &uri, &st.app.settings.authority.public_base_url)
     {
         return login_page(
             &st,

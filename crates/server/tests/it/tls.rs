@@ -58,6 +58,9 @@ async fn https_with_dev_certificate() {
         .await
         .expect("https get");
     assert_eq!(r.status(), StatusCode::OK);
+    // Browsers speak HTTP/2 here (ALPN), where requests carry `:authority`, not `Host`:
+    // the origin check of the log-in must understand that (it refused every log-in).
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(
         r.headers()["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
@@ -74,6 +77,7 @@ async fn https_with_dev_certificate() {
     // No account has this password: the log-in page comes back with the generic error.
     let r = http
         .post(format!("{}/login", running.url()))
+        .header("origin", running.url())
         .form(&[
             ("csrf", token.as_str()),
             ("login", "admin"),
@@ -82,7 +86,11 @@ async fn https_with_dev_certificate() {
         .send()
         .await
         .expect("post");
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a wrong password, not a forged form"
+    );
     assert!(r.headers().contains_key("strict-transport-security"));
     // Every door, also a refusal of WebDAV and a health answer.
     for (method, path) in [("PROPFIND", "/remote.php/webdav/"), ("GET", "/healthz")] {
