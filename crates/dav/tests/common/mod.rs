@@ -24,12 +24,23 @@ thread_local! {
         .expect("runtime");
     static SHARED: Dav = Dav::new();
     static COUNTER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static BATCH: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// This thread's engine, kept across cases (building the router costs more than most
 /// requests). Properties that change the tree work below [`unique`] paths.
 pub fn shared() -> Dav {
     SHARED.with(Dav::clone)
+}
+
+/// For resources reused across cases: which batch of `size` calls on this thread this call
+/// belongs to, and whether it is the first of its batch (time to create them).
+pub fn batch(size: u64) -> (u64, bool) {
+    BATCH.with(|c| {
+        let n = c.get();
+        c.set(n + 1);
+        (n / size, n % size == 0)
+    })
 }
 
 /// A name no earlier call on this thread returned, e.g. `p17`.
