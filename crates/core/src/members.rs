@@ -9,6 +9,16 @@ use crate::db::{flag, is_unique_violation, like_pattern};
 use crate::error::{Error, Result};
 use crate::ids;
 
+/// The one rule for which members a clerk looks after: assigned by name, or through a
+/// team. Rows of `(member_id, account_id)`; every query that limits a clerk to their
+/// members, or asks who looks after a member, selects from this and from nothing else.
+macro_rules! looked_after {
+    () => {
+        "(SELECT member_id, account_id FROM clerk_assignments UNION SELECT ta.member_id, tm.account_id FROM team_assignments ta JOIN team_members tm ON tm.team_id = ta.team_id)"
+    };
+}
+pub(crate) use looked_after;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Member {
     pub id: i64,
@@ -126,8 +136,82 @@ fn validate(input: &MemberInput) -> Result<ValidMember> {
     })
 }
 
+/// The reads of tenant data that the doors may make. Each goes through the gate: a
+/// member the actor may not see is reported as not found, exactly like one that does
+/// not exist, and the lists that only service staff keep need the admin act. The raw
+/// queries below them are `pub(crate)`, so that no door can call them by mistake.
 impl App {
-    pub async fn member_by_id(&self, id: i64) -> Result<Option<Member>> {
+    /// A member the actor may see.
+    pub async fn member(&self, actor: &Actor, id: i64) -> Result<Member> {
+        if !self.sees_member(actor, id).await? {
+            return Err(Error::NotFound);
+        }
+        self.member_row(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// A member the actor may see, by its number.
+    pub async fn member_numbered(&self, actor: &Actor, number: &str) -> Result<Member> {
+        let m = self
+            .member_row_by_number(number)
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.member(actor, m.id).await
+    }
+
+    /// The space of a member the actor may see.
+    pub async fn space_of_member(
+        &self,
+        actor: &Actor,
+        member_id: i64,
+    ) -> Result<crate::spaces::Space> {
+        if !self.sees_member(actor, member_id).await? {
+            return Err(Error::NotFound);
+        }
+        self.space_row_of_member(member_id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// A member's user accounts, for the service staff who keep them.
+    pub async fn member_users(
+        &self,
+        actor: &Actor,
+        member_id: i64,
+    ) -> Result<Vec<crate::auth::accounts::Account>> {
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )?;
+        self.member(actor, member_id).await?;
+        self.member_user_rows(member_id).await
+    }
+
+    /// The staff who look after a member, for the service staff who assign them.
+    pub async fn assigned_clerks(
+        &self,
+        actor: &Actor,
+        member_id: i64,
+    ) -> Result<Vec<crate::auth::accounts::Account>> {
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
+        self.member(actor, member_id).await?;
+        self.assigned_clerk_rows(member_id).await
+    }
+
+    /// The teams, for the service staff who assign them.
+    pub async fn teams(&self, actor: &Actor) -> Result<Vec<Team>> {
+        crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Members,
+        )?;
+        self.team_rows().await
+    }
+}
+
+impl App {
+    pub(crate) async fn member_row(&self, id: i64) -> Result<Option<Member>> {
         Ok(self
             .db
             .qa::<Member>("SELECT id, number, name, postal_address, emails, active, created_at, authority_emails FROM members WHERE id = ?")
@@ -136,7 +220,7 @@ impl App {
             .await?)
     }
 
-    pub async fn member_by_number(&self, number: &str) -> Result<Option<Member>> {
+    pub(crate) async fn member_row_by_number(&self, number: &str) -> Result<Option<Member>> {
         Ok(self
             .db
             .qa::<Member>("SELECT id, number, name, postal_address, emails, active, created_at, authority_emails FROM members WHERE number = ?")
@@ -179,7 +263,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        self.member_by_id(id).await?.ok_or(Error::NotFound)
+        self.member_row(id).await?.ok_or(Error::NotFound)
     }
 
     pub async fn update_member(
@@ -193,7 +277,7 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Members,
         )?;
-        let existing = self.member_by_id(id).await?.ok_or(Error::NotFound)?;
+        let existing = self.member_row(id).await?.ok_or(Error::NotFound)?;
         let v = validate(&input)?;
         let mut tx = self.db.begin_write().await?;
         let updated = self
@@ -229,7 +313,7 @@ impl App {
 
     pub async fn set_member_active(&self, actor: &Actor, number: &str, active: bool) -> Result<()> {
         let m = self
-            .member_by_number(number)
+            .member_row_by_number(number)
             .await?
             .ok_or(Error::NotFound)?;
         let input = MemberInput {
@@ -258,25 +342,31 @@ impl App {
     }
 
     /// Members assigned to a clerk directly or through a team.
-    pub async fn assigned_member_ids(&self, account_id: i64) -> Result<Vec<i64>> {
+    pub(crate) async fn assigned_member_ids(&self, account_id: i64) -> Result<Vec<i64>> {
         Ok(self
             .db
-            .qs::<i64>("SELECT member_id FROM clerk_assignments WHERE account_id = ? UNION SELECT ta.member_id FROM team_assignments ta JOIN team_members tm ON tm.team_id = ta.team_id WHERE tm.account_id = ?")
-            .bind(account_id)
+            .qs::<i64>(concat!(
+                "SELECT la.member_id FROM ",
+                looked_after!(),
+                " la WHERE la.account_id = ?"
+            ))
             .bind(account_id)
             .fetch_all(self.db.pool())
             .await?)
     }
 
     /// Staff accounts that look after a member (directly or through a team).
-    pub async fn assigned_clerks(
+    pub(crate) async fn assigned_clerk_rows(
         &self,
         member_id: i64,
     ) -> Result<Vec<crate::auth::accounts::Account>> {
         Ok(self
             .db
-            .qa::<crate::auth::accounts::Account>(select_accounts!("WHERE kind = 'staff' AND (id IN (SELECT account_id FROM clerk_assignments WHERE member_id = ?) OR id IN (SELECT tm.account_id FROM team_members tm JOIN team_assignments ta ON ta.team_id = tm.team_id WHERE ta.member_id = ?)) ORDER BY login_key"))
-            .bind(member_id)
+            .qa::<crate::auth::accounts::Account>(select_accounts!(
+                "WHERE kind = 'staff' AND id IN (SELECT la.account_id FROM ",
+                looked_after!(),
+                " la WHERE la.member_id = ?) ORDER BY login_key"
+            ))
             .bind(member_id)
             .fetch_all(self.db.pool())
             .await?)
@@ -293,12 +383,15 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Members,
         )?;
-        let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
+        let account = self
+            .account_row_by_login(login)
+            .await?
+            .ok_or(Error::NotFound)?;
         if !account.is_staff() {
             return Err(Error::Invalid("not a staff account"));
         }
         let member = self
-            .member_by_number(member_number)
+            .member_row_by_number(member_number)
             .await?
             .ok_or(Error::NotFound)?;
         let mut tx = self.db.begin_write().await?;
@@ -371,7 +464,7 @@ impl App {
         })
     }
 
-    pub async fn team_by_name(&self, name: &str) -> Result<Option<Team>> {
+    pub(crate) async fn team_row_by_name(&self, name: &str) -> Result<Option<Team>> {
         Ok(self
             .db
             .qa::<Team>("SELECT id, name FROM teams WHERE name_key = ?")
@@ -380,7 +473,7 @@ impl App {
             .await?)
     }
 
-    pub async fn list_teams(&self) -> Result<Vec<Team>> {
+    pub(crate) async fn team_rows(&self) -> Result<Vec<Team>> {
         Ok(self
             .db
             .qa::<Team>("SELECT id, name FROM teams ORDER BY name_key")
@@ -400,8 +493,11 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Members,
         )?;
-        let team = self.team_by_name(team).await?.ok_or(Error::NotFound)?;
-        let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
+        let team = self.team_row_by_name(team).await?.ok_or(Error::NotFound)?;
+        let account = self
+            .account_row_by_login(login)
+            .await?
+            .ok_or(Error::NotFound)?;
         if !account.is_staff() {
             return Err(Error::Invalid("not a staff account"));
         }
@@ -446,9 +542,9 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Members,
         )?;
-        let team = self.team_by_name(team).await?.ok_or(Error::NotFound)?;
+        let team = self.team_row_by_name(team).await?.ok_or(Error::NotFound)?;
         let member = self
-            .member_by_number(member_number)
+            .member_row_by_number(member_number)
             .await?
             .ok_or(Error::NotFound)?;
         let mut tx = self.db.begin_write().await?;

@@ -476,9 +476,9 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
         }
         Command::Member(MemberCmd::Show { number }) => {
             let m = app
-                .member_by_number(&number)
-                .await?
-                .context("no such member")?;
+                .member_numbered(&actor, &number)
+                .await
+                .map_err(|e| not_found(e, "no such member"))?;
             println!(
                 "number:   {}\nname:     {}\nactive:   {}",
                 m.number,
@@ -491,7 +491,7 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                 "authority mailboxes: {}",
                 m.authority_email_list().join(", ")
             );
-            for u in app.member_users(m.id).await? {
+            for u in app.member_users(&actor, m.id).await? {
                 println!(
                     "user:     {} <{}> {}{}",
                     u.login,
@@ -500,7 +500,7 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
                     if u.is_active() { "" } else { " (inactive)" }
                 );
             }
-            for c in app.assigned_clerks(m.id).await? {
+            for c in app.assigned_clerks(&actor, m.id).await? {
                 println!("clerk:    {} {}", c.login, c.display_name);
             }
         }
@@ -518,9 +518,9 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
         }
         Command::User(UserCmd::Add(u)) => {
             let m = app
-                .member_by_number(&u.member)
-                .await?
-                .context("no such member")?;
+                .member_numbered(&actor, &u.member)
+                .await
+                .map_err(|e| not_found(e, "no such member"))?;
             let (a, otp) = app
                 .create_account(
                     &actor,
@@ -549,17 +549,17 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
         }
         Command::User(UserCmd::ResetPassword { login }) => {
             let a = app
-                .account_by_login(&login)
-                .await?
-                .context("no such account")?;
+                .account_by_login(&actor, &login)
+                .await
+                .map_err(|e| not_found(e, "no such account"))?;
             let otp = app.reset_password(&actor, a.id).await.map_err(describe)?;
             print_otp(&a.login, &otp);
         }
         Command::Letter(LetterCmd::Print { login, out }) => {
             let a = app
-                .account_by_login(&login)
-                .await?
-                .context("no such account")?;
+                .account_by_login(&actor, &login)
+                .await
+                .map_err(|e| not_found(e, "no such account"))?;
             let issued = app
                 .issue_access_letters(&actor, &[a.id])
                 .await
@@ -570,9 +570,9 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
         Command::Letter(LetterCmd::Batch { out, member }) => {
             let member_id = match &member {
                 Some(n) => Some(
-                    app.member_by_number(n)
-                        .await?
-                        .with_context(|| format!("no member {n}"))?
+                    app.member_numbered(&actor, n)
+                        .await
+                        .map_err(|e| not_found(e, &format!("no member {n}")))?
                         .id,
                 ),
                 None => None,
@@ -605,9 +605,9 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
         }
         Command::User(UserCmd::Deactivate { login }) => {
             let a = app
-                .account_by_login(&login)
-                .await?
-                .context("no such account")?;
+                .account_by_login(&actor, &login)
+                .await
+                .map_err(|e| not_found(e, "no such account"))?;
             let upd = amtsbote_core::auth::accounts::AccountUpdate {
                 display_name: a.display_name.clone(),
                 email: a.email.clone(),
@@ -749,7 +749,7 @@ async fn team(app: &App, actor: &amtsbote_core::Actor, cmd: TeamCmd) -> anyhow::
             println!("team {name} no longer looks after member {member}");
         }
         TeamCmd::List => {
-            for t in app.list_teams().await? {
+            for t in app.teams(&actor).await? {
                 println!("{}", t.name);
             }
         }
@@ -841,4 +841,12 @@ fn create_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
     opts.open(path)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The command line's wording for a record that does not exist; other errors as they are.
+fn not_found(e: amtsbote_core::Error, what: &str) -> anyhow::Error {
+    match e {
+        amtsbote_core::Error::NotFound => anyhow::anyhow!("{what}"),
+        other => other.into(),
+    }
 }

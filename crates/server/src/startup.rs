@@ -107,10 +107,12 @@ pub async fn ensure_first_admin(app: &App) -> anyhow::Result<Option<String>> {
 
 /// `serve --demo`: two members, a clerk and a user per member, once.
 pub async fn seed_demo(app: &App) -> anyhow::Result<Vec<(String, String)>> {
-    if app.member_by_number("1001").await?.is_some() {
-        return Ok(Vec::new());
-    }
     let cli = cli_actor();
+    match app.member_numbered(&cli, "1001").await {
+        Ok(_) => return Ok(Vec::new()),
+        Err(amtsbote_core::Error::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
     let a = app
         .create_member(
             &cli,
@@ -505,9 +507,9 @@ async fn remove_spent_admin_password(cfg: &Config, app: &App) {
     if !path.exists() {
         return;
     }
-    let spent = match app.account_by_login("admin").await {
-        Ok(Some(a)) => !a.must_change_password(),
-        Ok(None) => true,
+    let spent = match app.account_by_login(&cli_actor(), "admin").await {
+        Ok(a) => !a.must_change_password(),
+        Err(amtsbote_core::Error::NotFound) => true,
         Err(_) => false,
     };
     if spent {

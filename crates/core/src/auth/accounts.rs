@@ -31,10 +31,10 @@ pub struct Account {
 /// `SELECT <the columns of Account> FROM accounts <rest>`: one column list for every
 /// query that decodes an [`Account`].
 macro_rules! select_accounts {
-    ($rest:literal) => {
+    ($($rest:tt)+) => {
         concat!(
             "SELECT id, login, display_name, email, kind, role, member_id, password_hash, must_change_password, active, created_at, last_login_at, deliveries_seen_at, activation_expires_at FROM accounts ",
-            $rest
+            $($rest)+
         )
     };
 }
@@ -136,8 +136,36 @@ pub fn validate_display_name(raw: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
+/// The reads of accounts that the doors may make: one's own, or any for the service
+/// staff who keep them; any other is reported as not found.
 impl App {
-    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
+    pub async fn account(&self, actor: &Actor, id: i64) -> Result<Account> {
+        self.account_gate(actor, self.account_row(id).await?)
+    }
+
+    pub async fn account_by_login(&self, actor: &Actor, login: &str) -> Result<Account> {
+        self.account_gate(actor, self.account_row_by_login(login).await?)
+    }
+
+    fn account_gate(&self, actor: &Actor, account: Option<Account>) -> Result<Account> {
+        let account = account.ok_or(Error::NotFound)?;
+        let own = actor.account_id() == Some(account.id);
+        if own
+            || crate::spaces::permissions::administer(
+                actor,
+                crate::spaces::permissions::AdminAct::Accounts,
+            )
+            .is_ok()
+        {
+            Ok(account)
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+}
+
+impl App {
+    pub(crate) async fn account_row(&self, id: i64) -> Result<Option<Account>> {
         let sql = select_accounts!("WHERE id = ?");
         Ok(self
             .db
@@ -147,7 +175,7 @@ impl App {
             .await?)
     }
 
-    pub async fn account_by_login(&self, login: &str) -> Result<Option<Account>> {
+    pub(crate) async fn account_row_by_login(&self, login: &str) -> Result<Option<Account>> {
         let sql = select_accounts!("WHERE login_key = ?");
         Ok(self
             .db
@@ -167,7 +195,7 @@ impl App {
         Ok(self.db.qa::<Account>(sql).fetch_all(self.db.pool()).await?)
     }
 
-    pub async fn member_users(&self, member_id: i64) -> Result<Vec<Account>> {
+    pub(crate) async fn member_user_rows(&self, member_id: i64) -> Result<Vec<Account>> {
         let sql = select_accounts!("WHERE member_id = ? ORDER BY login_key");
         Ok(self
             .db
@@ -194,7 +222,7 @@ impl App {
         let (kind, role, member_id) = match new.kind {
             AccountKind::Staff(role) => ("staff", Some(role.as_str()), None),
             AccountKind::MemberUser { member_id } => {
-                self.member_by_id(member_id).await?.ok_or(Error::NotFound)?;
+                self.member_row(member_id).await?.ok_or(Error::NotFound)?;
                 ("member", None, Some(member_id))
             }
         };
@@ -231,7 +259,7 @@ impl App {
         }
         self.audit(&mut *tx, ev).await?;
         tx.commit().await?;
-        let account = self.account_by_id(id).await?.ok_or(Error::NotFound)?;
+        let account = self.account_row(id).await?.ok_or(Error::NotFound)?;
         Ok((account, otp))
     }
 
@@ -240,7 +268,7 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Accounts,
         )?;
-        let account = self.account_by_id(id).await?.ok_or(Error::NotFound)?;
+        let account = self.account_row(id).await?.ok_or(Error::NotFound)?;
         let email = validate_email(&upd.email)?;
         let display_name = validate_display_name(&upd.display_name)?;
         let role = if account.is_staff() {
@@ -291,14 +319,14 @@ impl App {
                 .await?;
             return Err(e);
         }
-        let found = self.account_by_login(login).await?;
+        let found = self.account_row_by_login(login).await?;
         let hash = found
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::dummy_hash().to_string());
         let ok = self.verify_password(pw, &hash).await?;
         let member_active = match found.as_ref().and_then(|a| a.member_id) {
-            Some(m) => self.member_by_id(m).await?.is_some_and(|m| m.is_active()),
+            Some(m) => self.member_row(m).await?.is_some_and(|m| m.is_active()),
             None => true,
         };
         match found {
@@ -409,10 +437,7 @@ impl App {
         new: &str,
         keep_session: Option<&str>,
     ) -> Result<()> {
-        let account = self
-            .account_by_id(account_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let account = self.account_row(account_id).await?.ok_or(Error::NotFound)?;
         if !self
             .verify_password(current, &account.password_hash)
             .await?
@@ -456,7 +481,10 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Accounts,
         )?;
-        let account = self.account_by_login(login).await?.ok_or(Error::NotFound)?;
+        let account = self
+            .account_row_by_login(login)
+            .await?
+            .ok_or(Error::NotFound)?;
         self.check_password_rules(new, &account.login)?;
         let hash = hash_blocking(new.to_string()).await?;
         let mut tx = self.db.begin_write().await?;
@@ -496,10 +524,7 @@ impl App {
             actor,
             crate::spaces::permissions::AdminAct::Accounts,
         )?;
-        let account = self
-            .account_by_id(account_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let account = self.account_row(account_id).await?.ok_or(Error::NotFound)?;
         let otp = password::one_time_password();
         let hash = hash_blocking(otp.clone()).await?;
         let mut tx = self.db.begin_write().await?;

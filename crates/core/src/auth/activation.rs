@@ -38,9 +38,9 @@ impl App {
             let code = self
                 .issue_one_time_password(actor, *id, "letter.print", Some(ACCESS_LINK))
                 .await?;
-            let account = self.account_by_id(*id).await?.ok_or(Error::NotFound)?;
+            let account = self.account_row(*id).await?.ok_or(Error::NotFound)?;
             let member = match account.member_id {
-                Some(m) => self.member_by_id(m).await?,
+                Some(m) => self.member_row(m).await?,
                 None => None,
             };
             out.push(AccessIssued {
@@ -104,7 +104,8 @@ impl App {
             let login = validate_login(&u.login)?;
             validate_email(&u.email)?;
             validate_display_name(&u.display_name)?;
-            if !seen.insert(login.to_lowercase()) || self.account_by_login(&login).await?.is_some()
+            if !seen.insert(login.to_lowercase())
+                || self.account_row_by_login(&login).await?.is_some()
             {
                 return Err(Error::Invalid("login taken"));
             }

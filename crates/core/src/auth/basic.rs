@@ -120,7 +120,7 @@ impl App {
                 }
             }
         };
-        let found = self.account_by_login(login).await?;
+        let found = self.account_row_by_login(login).await?;
         let cached = !app_password
             && found
                 .as_ref()
@@ -199,7 +199,7 @@ impl App {
 
     async fn member_active(&self, account: &Account) -> Result<bool> {
         match account.member_id {
-            Some(m) => Ok(self.member_by_id(m).await?.is_some_and(|m| m.is_active())),
+            Some(m) => Ok(self.member_row(m).await?.is_some_and(|m| m.is_active())),
             None => Ok(true),
         }
     }

@@ -420,10 +420,7 @@ impl App {
             admin,
             crate::spaces::permissions::AdminAct::Accounts,
         )?;
-        let account = self
-            .account_by_id(account_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let account = self.account_row(account_id).await?.ok_or(Error::NotFound)?;
         if self.secret_row(account_id).await?.is_none() {
             return Err(Error::NotFound);
         }

@@ -229,14 +229,14 @@ impl App {
         {
             return Ok(None);
         }
-        let Some(account) = self.account_by_id(session.account_id).await? else {
+        let Some(account) = self.account_row(session.account_id).await? else {
             return Ok(None);
         };
         if !account.is_active() {
             return Ok(None);
         }
         if let Some(m) = account.member_id
-            && !self.member_by_id(m).await?.is_some_and(|m| m.is_active())
+            && !self.member_row(m).await?.is_some_and(|m| m.is_active())
         {
             return Ok(None);
         }

@@ -264,7 +264,7 @@ impl App {
         let Some(account_id) = mail.account_id else {
             return Ok(items);
         };
-        let Some(account) = self.account_by_id(account_id).await? else {
+        let Some(account) = self.account_row(account_id).await? else {
             return Ok(Vec::new());
         };
         if matches!(
@@ -402,7 +402,7 @@ impl App {
         v.insert("Anzahl", Value::plain(count.to_string()));
         v.insert("Dokumente", Value::plain(documents_phrase(lang, count)));
         let member = if mail.member_id != 0 {
-            self.member_by_id(mail.member_id).await?
+            self.member_row(mail.member_id).await?
         } else {
             None
         };
@@ -472,7 +472,7 @@ impl App {
         let mut rows = Vec::new();
         for (member_id, its) in by_member {
             let label = self
-                .member_by_id(member_id)
+                .member_row(member_id)
                 .await?
                 .map(|m| m.label())
                 .unwrap_or_else(|| member_id.to_string());

@@ -243,7 +243,7 @@ impl App {
                 let recipients = match cache.get(&key) {
                     Some(r) => r.clone(),
                     None => {
-                        let r = match self.member_by_id(ev.member_id).await? {
+                        let r = match self.member_row(ev.member_id).await? {
                             Some(member) => self.document_recipients(&ev, &member).await?,
                             None => Vec::new(),
                         };

@@ -89,7 +89,7 @@ impl App {
                     // Deliveries of members nobody is assigned to go to the functional
                     // mailboxes if there are any, else to everyone who sees all members.
                     let unassigned = self.settings.notify.authority_addresses.is_empty()
-                        && (self.settings.access.clerks_see_all || actor.is_admin());
+                        && self.limited_to_assigned(actor).is_none();
                     if assigned > 0 || unassigned {
                         subscriptions.push(Subscription::Deliveries {
                             folders,

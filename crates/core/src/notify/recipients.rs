@@ -41,10 +41,10 @@ impl AccountRow {
 
 /// `SELECT <AccountRow columns> FROM accounts <rest>`.
 macro_rules! select_recipients {
-    ($rest:literal) => {
+    ($($rest:tt)+) => {
         concat!(
             "SELECT id, email, kind, mail_lang, notify_digest FROM accounts ",
-            $rest
+            $($rest)+
         )
     };
 }
@@ -79,8 +79,11 @@ impl App {
             Notify::Authority => {
                 let mut v: Vec<Recipient> = self
                     .db
-                    .qa::<AccountRow>(select_recipients!("WHERE kind = 'staff' AND active = 1 AND (id IN (SELECT account_id FROM clerk_assignments WHERE member_id = ?) OR id IN (SELECT tm.account_id FROM team_members tm JOIN team_assignments ta ON ta.team_id = tm.team_id WHERE ta.member_id = ?)) ORDER BY login_key"))
-                    .bind(member.id)
+                    .qa::<AccountRow>(select_recipients!(
+                        "WHERE kind = 'staff' AND active = 1 AND id IN (SELECT la.account_id FROM ",
+                        crate::members::looked_after!(),
+                        " la WHERE la.member_id = ?) ORDER BY login_key"
+                    ))
                     .bind(member.id)
                     .fetch_all(self.db.pool())
                     .await?

@@ -171,7 +171,7 @@ impl App {
         else {
             return Ok(None);
         };
-        let Some(space) = self.space_by_id(row.space_id).await? else {
+        let Some(space) = self.space_row(row.space_id).await? else {
             return Ok(None);
         };
         if !self.sees_member(actor, space.member_id).await? {

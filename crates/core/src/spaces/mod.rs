@@ -150,7 +150,7 @@ impl App {
         })
     }
 
-    pub async fn space_by_id(&self, space_id: i64) -> Result<Option<Space>> {
+    pub(crate) async fn space_row(&self, space_id: i64) -> Result<Option<Space>> {
         Ok(self
             .db
             .qa::<Space>(select_spaces!("WHERE id = ?"))
@@ -159,7 +159,7 @@ impl App {
             .await?)
     }
 
-    pub async fn space_of_member(&self, member_id: i64) -> Result<Option<Space>> {
+    pub(crate) async fn space_row_of_member(&self, member_id: i64) -> Result<Option<Space>> {
         Ok(self
             .db
             .qa::<Space>(select_spaces!("WHERE member_id = ?"))
@@ -171,7 +171,7 @@ impl App {
     /// Opens a space for an actor. A space the actor may not see is reported as not
     /// found, exactly like one that does not exist.
     pub async fn open_space(&self, actor: &Actor, space_id: i64) -> Result<SpaceAccess> {
-        let space = self.space_by_id(space_id).await?.ok_or(Error::NotFound)?;
+        let space = self.space_row(space_id).await?.ok_or(Error::NotFound)?;
         self.open(actor, space).await
     }
 
@@ -180,7 +180,7 @@ impl App {
         self.can(actor, permissions::Action::Read, &root, space.member_id)
             .await?;
         let member = self
-            .member_by_id(space.member_id)
+            .member_row(space.member_id)
             .await?
             .ok_or(Error::NotFound)?;
         Ok(SpaceAccess {
@@ -218,7 +218,7 @@ impl App {
             return Err(Error::NotFound);
         };
         let space = self
-            .space_of_member(*member_id)
+            .space_row_of_member(*member_id)
             .await?
             .ok_or(Error::NotFound)?;
         self.open(actor, space).await

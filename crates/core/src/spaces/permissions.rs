@@ -115,33 +115,35 @@ impl App {
         actor: &Actor,
         member_ids: &[i64],
     ) -> Result<std::collections::HashSet<i64>> {
-        let all = || member_ids.iter().copied().collect();
-        Ok(match actor {
-            Actor::Cli { .. }
-            | Actor::Staff {
-                role: StaffRole::Admin,
-                ..
-            } => all(),
+        if let Actor::MemberUser { member_id: own, .. } = actor {
+            return Ok(member_ids.iter().copied().filter(|m| m == own).collect());
+        }
+        Ok(match self.limited_to_assigned(actor) {
+            None => member_ids.iter().copied().collect(),
+            Some(clerk) => {
+                let assigned = self.assigned_member_ids(clerk).await?;
+                member_ids
+                    .iter()
+                    .copied()
+                    .filter(|m| assigned.contains(m))
+                    .collect()
+            }
+        })
+    }
+
+    /// The staff half of the visibility rule: `Some(account)` when the actor is a clerk
+    /// who sees only the members assigned to them (`members::looked_after!`), `None`
+    /// when the actor sees every member. Member users are limited by their own member,
+    /// which [`App::seen_members`] decides.
+    pub(crate) fn limited_to_assigned(&self, actor: &Actor) -> Option<i64> {
+        match actor {
             Actor::Staff {
                 role: StaffRole::Clerk,
                 id,
                 ..
-            } => {
-                if self.settings.access.clerks_see_all {
-                    all()
-                } else {
-                    let assigned = self.assigned_member_ids(*id).await?;
-                    member_ids
-                        .iter()
-                        .copied()
-                        .filter(|m| assigned.contains(m))
-                        .collect()
-                }
-            }
-            Actor::MemberUser { member_id: own, .. } => {
-                member_ids.iter().copied().filter(|m| m == own).collect()
-            }
-        })
+            } if !self.settings.access.clerks_see_all => Some(*id),
+            _ => None,
+        }
     }
 }
 

@@ -95,8 +95,8 @@ pub async fn user(
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
     let (used, quota) = match user.account.member_id {
-        Some(member_id) => match st.app.space_of_member(member_id).await {
-            Ok(Some(space)) => (space.used_bytes, space.effective_quota(&st.app.settings)),
+        Some(member_id) => match st.app.space_of_member(&user.actor, member_id).await {
+            Ok(space) => (space.used_bytes, space.effective_quota(&st.app.settings)),
             _ => (0, 0),
         },
         None => (0, 0),

@@ -224,18 +224,12 @@ impl CoreBackend {
         if !user.actor.is_staff() {
             return Ok(DavPath::root());
         }
-        let space = self
+        let access = self
             .app
-            .space_by_id(space_id)
+            .open_space(&user.actor, space_id)
             .await
-            .map_err(to_dav)?
-            .ok_or_else(|| to_dav(Error::NotFound))?;
-        let member = self
-            .app
-            .member_by_id(space.member_id)
-            .await
-            .map_err(to_dav)?
-            .ok_or_else(|| to_dav(Error::NotFound))?;
+            .map_err(to_dav)?;
+        let member = access.member();
         DavPath::from_segments([member_folder(&member.number, &member.name)])
     }
 }

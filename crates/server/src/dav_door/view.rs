@@ -197,14 +197,18 @@ async fn open_space_of(
                 return Ok(None);
             };
             let number = first.split(' ').next().unwrap_or_default();
-            let Some(member) = app.member_by_number(number).await.map_err(to_dav)? else {
-                return Ok(None);
+            let member = match app.member_numbered(&user.actor, number).await {
+                Ok(m) => m,
+                Err(Error::NotFound) => return Ok(None),
+                Err(e) => return Err(to_dav(e)),
             };
             if name_key(&member_folder(&member.number, &member.name)) != name_key(first) {
                 return Ok(None);
             }
-            let Some(space) = app.space_of_member(member.id).await.map_err(to_dav)? else {
-                return Ok(None);
+            let space = match app.space_of_member(&user.actor, member.id).await {
+                Ok(s) => s,
+                Err(Error::NotFound) => return Ok(None),
+                Err(e) => return Err(to_dav(e)),
             };
             match app.open_space(&user.actor, space.id).await {
                 Ok(access) => {

@@ -133,21 +133,20 @@ async fn member_page(
     let lang = user.lang();
     let (member, users, clerks, space_id) = match member_id {
         Some(mid) => {
-            let m = st
+            let a = &user.actor;
+            let m = st.app.member(a, mid).await.map_err(|e| user.err(e))?;
+            let users = st.app.member_users(a, mid).await.map_err(|e| user.err(e))?;
+            let clerks = st
                 .app
-                .member_by_id(mid)
+                .assigned_clerks(a, mid)
                 .await
-                .map_err(|e| user.err(e))?
-                .ok_or_else(|| user.err(Error::NotFound))?;
-            let users = st.app.member_users(mid).await.map_err(|e| user.err(e))?;
-            let clerks = st.app.assigned_clerks(mid).await.map_err(|e| user.err(e))?;
+                .map_err(|e| user.err(e))?;
             let space = st
                 .app
-                .space_of_member(mid)
+                .space_of_member(a, mid)
                 .await
-                .map_err(|e| user.err(e))?
-                .map(|s| s.id);
-            (Some(m), users, clerks, space)
+                .map_err(|e| user.err(e))?;
+            (Some(m), users, clerks, Some(space.id))
         }
         None => (None, Vec::new(), Vec::new(), None),
     };
@@ -248,10 +247,9 @@ pub async fn member_edit_form(
     let mid = id(&user, &member)?;
     let m = st
         .app
-        .member_by_id(mid)
+        .member(&user.actor, mid)
         .await
-        .map_err(|e| user.err(e))?
-        .ok_or_else(|| user.err(Error::NotFound))?;
+        .map_err(|e| user.err(e))?;
     let form = MemberForm {
         csrf: String::new(),
         number: m.number.clone(),
@@ -311,10 +309,9 @@ pub async fn member_assign(
     let mid = id(&user, &member)?;
     let m = st
         .app
-        .member_by_id(mid)
+        .member(&user.actor, mid)
         .await
-        .map_err(|e| user.err(e))?
-        .ok_or_else(|| user.err(Error::NotFound))?;
+        .map_err(|e| user.err(e))?;
     st.app
         .assign_clerk(&user.actor, &f.login, &m.number, f.assign == "1")
         .await
@@ -381,10 +378,9 @@ async fn account_page(
     let account = match account_id {
         Some(aid) => Some(
             st.app
-                .account_by_id(aid)
+                .account(&user.actor, aid)
                 .await
-                .map_err(|e| user.err(e))?
-                .ok_or_else(|| user.err(Error::NotFound))?,
+                .map_err(|e| user.err(e))?,
         ),
         None => None,
     };
@@ -464,14 +460,10 @@ pub async fn account_create(
     let kind = match f.kind.as_str() {
         "admin" => Ok(AccountKind::Staff(StaffRole::Admin)),
         "clerk" => Ok(AccountKind::Staff(StaffRole::Clerk)),
-        "member" => match st
-            .app
-            .member_by_number(&f.member)
-            .await
-            .map_err(|e| user.err(e))?
-        {
-            Some(m) => Ok(AccountKind::MemberUser { member_id: m.id }),
-            None => Err(Error::NotFound),
+        "member" => match st.app.member_numbered(&user.actor, &f.member).await {
+            Ok(m) => Ok(AccountKind::MemberUser { member_id: m.id }),
+            Err(Error::NotFound) => Err(Error::NotFound),
+            Err(e) => return Err(user.err(e)),
         },
         _ => Err(Error::Invalid("kind")),
     };
@@ -529,10 +521,9 @@ pub async fn account_edit_form(
     let aid = id(&user, &account)?;
     let a = st
         .app
-        .account_by_id(aid)
+        .account(&user.actor, aid)
         .await
-        .map_err(|e| user.err(e))?
-        .ok_or_else(|| user.err(Error::NotFound))?;
+        .map_err(|e| user.err(e))?;
     let f = AccountForm {
         csrf: String::new(),
         login: a.login.clone(),
@@ -585,10 +576,9 @@ pub async fn account_reset(
     let aid = id(&user, &account)?;
     let a = st
         .app
-        .account_by_id(aid)
+        .account(&user.actor, aid)
         .await
-        .map_err(|e| user.err(e))?
-        .ok_or_else(|| user.err(Error::NotFound))?;
+        .map_err(|e| user.err(e))?;
     let otp = st
         .app
         .reset_password(&user.actor, aid)

@@ -116,10 +116,9 @@ pub async fn end_all_of(
 ) -> Result<Response, WebError> {
     let aid = admin_form_for(&user, &f.csrf, &account)?;
     st.app
-        .account_by_id(aid)
+        .account(&user.actor, aid)
         .await
-        .map_err(|e| user.err(e))?
-        .ok_or_else(|| user.err(amtsbote_core::Error::NotFound))?;
+        .map_err(|e| user.err(e))?;
     // The admin's own current session stays when the account is their own.
     st.app
         .end_sessions(&user.actor, aid, None, Some(user.token()), user.ip.clone())

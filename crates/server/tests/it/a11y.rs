@@ -69,9 +69,8 @@ async fn pages_have_no_axe_violations() {
         .expect("stored");
     let user_id = t
         .app
-        .account_by_login("user.a")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a")
         .await
-        .expect("db")
         .expect("user")
         .id;
 

@@ -77,9 +77,8 @@ fn assert_redirect(r: &Response, target: &str) {
 
 async fn account_id(t: &TestApp, login: &str) -> i64 {
     t.app
-        .account_by_login(login)
+        .account_by_login(&amtsbote::startup::cli_actor(), login)
         .await
-        .expect("db")
         .expect("account")
         .id
 }

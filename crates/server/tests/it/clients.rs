@@ -251,9 +251,8 @@ async fn basic_with_the_account_password_and_its_failures() {
     // Deactivation: refused at once, even with a cached password.
     let a = t
         .app
-        .account_by_login("user.a")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a")
         .await
-        .expect("db")
         .expect("a");
     t.app
         .update_account(
@@ -281,9 +280,8 @@ async fn a_one_time_password_must_be_changed_in_the_browser_first() {
         .reset_password(
             &cli_actor(),
             t.app
-                .account_by_login("user.b")
+                .account_by_login(&amtsbote::startup::cli_actor(), "user.b")
                 .await
-                .expect("db")
                 .expect("b")
                 .id,
         )

@@ -65,9 +65,8 @@ async fn download(t: &TestApp, access: &SpaceAccess, node: i64) -> Vec<u8> {
 
 async fn used_bytes(t: &TestApp) -> i64 {
     t.app
-        .space_of_member(t.a.id)
+        .space_of_member(&amtsbote::startup::cli_actor(), t.a.id)
         .await
-        .expect("db")
         .expect("space")
         .used_bytes
 }

@@ -1446,9 +1446,8 @@ async fn basic_auth_with_passwords_and_app_passwords() {
     Dav::new(&t, "user.a").propfind(&root, "0").await;
     let account = t
         .app
-        .account_by_login("user.a")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a")
         .await
-        .expect("db")
         .expect("account");
     let (_, secret) = t
         .app

@@ -238,14 +238,12 @@ impl TestApp {
             .await
             .expect("assign");
         let space_a = app
-            .space_of_member(a.id)
+            .space_of_member(&amtsbote::startup::cli_actor(), a.id)
             .await
-            .expect("space")
             .expect("space a");
         let space_b = app
-            .space_of_member(b.id)
+            .space_of_member(&amtsbote::startup::cli_actor(), b.id)
             .await
-            .expect("space")
             .expect("space b");
         let running = startup::start(&cfg, app.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -652,9 +650,8 @@ pub async fn signed_in(b: &Browser) -> bool {
 /// The actor an account acts as (for calling the core directly).
 pub async fn actor(t: &TestApp, login: &str) -> amtsbote_core::Actor {
     t.app
-        .account_by_login(login)
+        .account_by_login(&amtsbote::startup::cli_actor(), login)
         .await
-        .expect("db")
         .expect("account")
         .actor()
         .expect("actor")

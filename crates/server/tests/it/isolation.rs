@@ -397,9 +397,8 @@ async fn quarantine_of_a(t: &TestApp, node: i64) -> i64 {
 
 async fn account(t: &TestApp, login: &str) -> Account {
     t.app
-        .account_by_login(login)
+        .account_by_login(&amtsbote::startup::cli_actor(), login)
         .await
-        .expect("db")
         .expect("account")
 }
 
@@ -1337,7 +1336,10 @@ async fn snapshot(t: &TestApp) -> Snapshot {
     let mut members = Vec::new();
     for id in [t.a.id, t.b.id] {
         members.push(member(
-            t.app.member_by_id(id).await.expect("db").expect("member"),
+            t.app
+                .member(&amtsbote::startup::cli_actor(), id)
+                .await
+                .expect("member"),
         ));
     }
     let accounts = t
@@ -1565,7 +1567,12 @@ async fn member_b_reaches_nothing_of_a_by_any_route() {
     assert_eq!(downloads, 0, "no download happened during the table");
     // The reset was refused: user.a's password still works.
     t.login("user.a").await;
-    assert!(t.app.member_by_number("1003").await.expect("db").is_none());
+    assert!(matches!(
+        t.app
+            .member_numbered(&amtsbote::startup::cli_actor(), "1003")
+            .await,
+        Err(amtsbote_core::Error::NotFound)
+    ));
     eprintln!(
         "isolation: {} rows as user.b, {} admin rows per clerk",
         table.len(),
@@ -2217,5 +2224,77 @@ async fn unassigned_clerk_reaches_nothing_of_a_over_webdav() {
         "clerk.other acted on A: {against_a:?}"
     );
     eprintln!("isolation: {} WebDAV rows as clerk.other", table.len());
+    t.finish().await;
+}
+
+/// The core's reads of tenant data take the actor and go through the gate: a member the
+/// actor may not see is "not found" like one that does not exist, on every read, and the
+/// lists only service staff keep are refused to everyone else.
+fn hidden<T>(r: Result<T, amtsbote_core::Error>) -> bool {
+    matches!(r, Err(amtsbote_core::Error::NotFound))
+}
+
+#[tokio::test]
+async fn tenant_reads_go_through_the_gate() {
+    use amtsbote_core::Error;
+    let t = TestApp::spawn_with(Opts {
+        clerks_see_all: false,
+        ..Opts::default()
+    })
+    .await;
+    use crate::helpers::actor;
+    let admin = actor(&t, "admin").await;
+    let clerk_a = actor(&t, "clerk.a").await;
+    let clerk_other = actor(&t, "clerk.other").await;
+    let user_a = actor(&t, "user.a").await;
+    let user_b = actor(&t, "user.b").await;
+    let (a, b) = (t.a.id, t.b.id);
+
+    // Who sees which member: admins all, a clerk their assigned ones, a user their own.
+    for (who, actor, sees_a, sees_b) in [
+        ("admin", &admin, true, true),
+        ("clerk.a", &clerk_a, true, false),
+        ("clerk.other", &clerk_other, false, false),
+        ("user.a", &user_a, true, false),
+        ("user.b", &user_b, false, true),
+    ] {
+        for (member, number, sees) in [(a, "1001", sees_a), (b, "1002", sees_b)] {
+            let by_id = t.app.member(actor, member).await;
+            let by_number = t.app.member_numbered(actor, number).await;
+            let space = t.app.space_of_member(actor, member).await;
+            if sees {
+                assert_eq!(by_id.expect("member").id, member, "{who} sees {number}");
+                assert_eq!(by_number.expect("member").id, member, "{who}");
+                assert_eq!(space.expect("space").member_id, member, "{who}");
+            } else {
+                assert!(hidden(by_id), "{who} must not see member {number}");
+                assert!(hidden(by_number), "{who} must not see member {number}");
+                assert!(hidden(space), "{who} must not see the space of {number}");
+            }
+        }
+    }
+    // A guessed id that exists and one that does not are answered alike.
+    assert!(hidden(t.app.member(&user_a, 987_654_321).await));
+
+    // The lists of service staff: admins only, and nothing about a hidden member.
+    assert_eq!(t.app.member_users(&admin, a).await.expect("users").len(), 2);
+    assert_eq!(
+        t.app.assigned_clerks(&admin, a).await.expect("clerks")[0].login,
+        "clerk.a"
+    );
+    for actor in [&clerk_a, &user_a, &user_b] {
+        assert!(t.app.member_users(actor, a).await.is_err());
+        assert!(t.app.assigned_clerks(actor, a).await.is_err());
+        assert!(t.app.teams(actor).await.is_err());
+    }
+
+    // Accounts: one's own, or any for admins; another's is not found.
+    let b_id = user_b.account_id().expect("id");
+    assert_eq!(t.app.account(&user_b, b_id).await.expect("own").id, b_id);
+    assert_eq!(t.app.account(&admin, b_id).await.expect("admin").id, b_id);
+    assert!(hidden(t.app.account(&user_a, b_id).await));
+    assert!(hidden(t.app.account(&clerk_a, b_id).await));
+    assert!(hidden(t.app.account_by_login(&user_a, "user.b").await));
+    assert!(hidden(t.app.account_by_login(&user_a, "admin").await));
     t.finish().await;
 }

@@ -419,14 +419,18 @@ async fn a_member_and_its_users_in_one_form() {
             r.text().await.expect("text").contains(expected),
             "{expected}"
         );
-        assert!(t.app.member_by_number("1003").await.expect("db").is_none());
-        assert!(
+        assert!(matches!(
             t.app
-                .account_by_login("p.personal")
-                .await
-                .expect("db")
-                .is_none()
-        );
+                .member_numbered(&amtsbote::startup::cli_actor(), "1003")
+                .await,
+            Err(amtsbote_core::Error::NotFound)
+        ));
+        assert!(matches!(
+            t.app
+                .account_by_login(&amtsbote::startup::cli_actor(), "p.personal")
+                .await,
+            Err(amtsbote_core::Error::NotFound)
+        ));
     }
     let r = admin
         .post(

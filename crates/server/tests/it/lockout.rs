@@ -391,9 +391,8 @@ async fn every_failed_basic_attempt_costs_one_password_check() {
     let cli = amtsbote::startup::cli_actor();
     let user_a2 = t
         .app
-        .account_by_login("user.a2")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a2")
         .await
-        .expect("db")
         .expect("user.a2");
     t.app
         .update_account(

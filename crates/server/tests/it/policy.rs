@@ -372,9 +372,8 @@ async fn authority_deletes_a_member_delivery_and_it_is_audited() {
     assert!(t.names_in(&t.space_a, an).await.is_empty());
     let space = t
         .app
-        .space_of_member(t.a.id)
+        .space_of_member(&amtsbote::startup::cli_actor(), t.a.id)
         .await
-        .expect("db")
         .expect("space");
     assert_eq!(space.used_bytes, 0, "the quota is given back");
     t.finish().await;
@@ -811,9 +810,8 @@ async fn concurrent_deletes_free_the_quota_once() {
     assert_eq!(ok, 1, "exactly one delete succeeds");
     let space = t
         .app
-        .space_of_member(t.a.id)
+        .space_of_member(&amtsbote::startup::cli_actor(), t.a.id)
         .await
-        .expect("db")
         .expect("space");
     assert_eq!(space.used_bytes, 0);
     let audit = t.app.audit_recent(100).await.expect("audit");

@@ -113,9 +113,8 @@ async fn password_reset_revokes_existing_sessions() {
 
     let account = t
         .app
-        .account_by_login("user.a")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a")
         .await
-        .expect("db")
         .expect("account");
     let otp = t
         .app

@@ -261,9 +261,8 @@ async fn an_admin_reset_tells_the_holder_by_mail() {
     enrol(&t, &user).await;
     let ua = t
         .app
-        .account_by_login("user.a")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a")
         .await
-        .expect("db")
         .expect("user.a")
         .id;
     let path = format!("/admin/accounts/{ua}/second-factor/reset");

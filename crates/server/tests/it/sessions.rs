@@ -108,9 +108,8 @@ async fn admins_end_all_sessions_of_an_account() {
     let admin = t.login("admin").await;
     let ua = t
         .app
-        .account_by_login("user.a")
+        .account_by_login(&amtsbote::startup::cli_actor(), "user.a")
         .await
-        .expect("db")
         .expect("user.a")
         .id;
     let (status, page) = admin.page(&format!("/admin/accounts/{ua}")).await;

@@ -65,9 +65,8 @@ async fn etag(t: &TestApp, id: i64) -> String {
 
 async fn used_a(t: &TestApp) -> i64 {
     t.app
-        .space_of_member(t.a.id)
+        .space_of_member(&amtsbote::startup::cli_actor(), t.a.id)
         .await
-        .expect("db")
         .expect("space")
         .used_bytes
 }

@@ -298,9 +298,8 @@ async fn concurrent_uploads_keep_the_folder_consistent() {
     );
     let space_row = t
         .app
-        .space_of_member(t.a.id)
+        .space_of_member(&amtsbote::startup::cli_actor(), t.a.id)
         .await
-        .expect("db")
         .expect("space");
     assert_eq!(
         space_row.used_bytes,
