@@ -34,6 +34,9 @@ pub struct AuditSettings {
     /// Every checkpoint is appended to this file (put it on another mount or a
     /// write-once store); it also goes to the log (`amtsbote::audit`). None: log only.
     pub checkpoint_file: Option<std::path::PathBuf>,
+    /// Entries are kept this many days, then removed by whole epochs (their seals stay).
+    /// 0: kept for ever.
+    pub retention_days: u64,
 }
 
 impl Default for AuditSettings {
@@ -43,6 +46,7 @@ impl Default for AuditSettings {
             checkpoint_minutes: 60,
             signing_key_file: None,
             checkpoint_file: None,
+            retention_days: 365,
         }
     }
 }

@@ -138,6 +138,9 @@ pub enum AuditCmd {
     },
     /// Print the verifier key of the audit checkpoints (give it to the auditors).
     Key,
+    /// Remove now the epochs older than `audit.retention_days`, whole epochs only, each
+    /// after an `audit.pruned` entry (the server does this once a day; seals stay).
+    Prune,
 }
 
 #[derive(Subcommand, Debug)]
@@ -400,6 +403,12 @@ fn audit_verify(export: &std::path::Path, key: Option<&str>) -> anyhow::Result<(
                 "audit export verified: {} entries, {} checkpoints, {} entries not yet sealed",
                 r.entries, r.checkpoints, r.unsealed
             );
+            if r.pruned_below > 0 {
+                println!(
+                    "  entries before seq {} were removed by retention; the chain starts at their checkpoint",
+                    r.pruned_below
+                );
+            }
             if key.is_none() {
                 println!(
                     "  checked with the key in the export ({}); give --key to check against the key you hold",
@@ -702,6 +711,24 @@ async fn admin(app: &App, cmd: Command) -> anyhow::Result<()> {
             .await
             .map_err(describe)?;
             println!("{n} audit entries written to {}", out.display());
+        }
+        Command::Audit(AuditCmd::Prune) => {
+            app.chain_audit_fully(false).await.map_err(describe)?;
+            let pruned = app.prune_audit(Some(&actor)).await.map_err(describe)?;
+            for p in &pruned {
+                println!(
+                    "epoch {} pruned: seq {}-{}, {} entries",
+                    p.epoch,
+                    p.first,
+                    p.below - 1,
+                    p.entries
+                );
+            }
+            println!(
+                "{} epochs older than {} days pruned",
+                pruned.len(),
+                app.settings.audit.retention_days
+            );
         }
         Command::Audit(AuditCmd::Key) => match app.audit_verifier_key() {
             Some(k) => println!("{k}"),

@@ -210,6 +210,8 @@ impl Running {
 const NOTIFY_TICK: Duration = Duration::from_secs(2);
 /// How often new audit entries are linked into the chain.
 const AUDIT_CHAIN_TICK: Duration = Duration::from_secs(1);
+const AUDIT_PRUNE_FIRST: Duration = Duration::from_secs(10 * 60);
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a stopping server waits for the mail in hand (above the SMTP timeout).
 const NOTIFY_STOP: Duration = Duration::from_secs(35);
 
@@ -324,6 +326,9 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
         if let Err(e) = chain_app.chain_audit_fully(false).await {
             tracing::error!(error = %e, "linking the audit log failed");
         }
+        // Retention runs a while after the start and then daily, by the monotonic clock:
+        // not in the seconds of a start, when the operator may still be looking.
+        let mut next_prune = tokio::time::Instant::now() + AUDIT_PRUNE_FIRST;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(AUDIT_CHAIN_TICK) => {}
@@ -331,6 +336,12 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
             }
             if let Err(e) = chain_app.chain_audit().await {
                 tracing::error!(error = %e, "linking the audit log failed");
+            }
+            if tokio::time::Instant::now() >= next_prune {
+                next_prune += AUDIT_PRUNE_EVERY;
+                if let Err(e) = chain_app.prune_audit(None).await {
+                    tracing::error!(error = %e, "pruning the audit log failed");
+                }
             }
         }
     });

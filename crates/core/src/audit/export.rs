@@ -197,6 +197,9 @@ pub struct Report {
     pub unsealed: usize,
     /// The key the signatures were checked with.
     pub key: String,
+    /// Entries below this `seq` were pruned by retention (0: none), as the chained
+    /// `audit.pruned` entries record and the seals confirm.
+    pub pruned_below: i64,
 }
 
 /// Where an export is wrong: the `seq` (or the checkpoint's epoch) and why.
@@ -353,8 +356,22 @@ pub fn verify(
         previous = Some((*seq, hash.clone()));
     }
 
+    // Retention: the chained `audit.pruned` entries name the ranges that are gone.
+    let mut pruned: Option<(i64, i64, String)> = None;
+    for (seq, _, _, row) in &entries {
+        if let Some(r) = row.as_ref().filter(|r| r.action == "audit.pruned") {
+            let range = super::prune::PrunedEpoch::range_of(&r.detail)
+                .ok_or_else(|| problem(Some(*seq), "the pruning entry names no range"))?;
+            if pruned.as_ref().is_none_or(|p| range.1 > p.1) {
+                pruned = Some(range);
+            }
+        }
+    }
+    let pruned_below = pruned.as_ref().map_or(0, |p| p.1);
+
     // The seals: signed by the key, each naming the one before, each root the hash of
     // the last entry it covers.
+    let mut roots: std::collections::HashMap<i64, (i64, String)> = std::collections::HashMap::new();
     let mut last_note: Option<&str> = None;
     let mut sealed_size = 0;
     let mut first_sealed: Option<i64> = None;
@@ -389,19 +406,48 @@ pub fn verify(
                 format!("missing, though sealed by epoch {epoch}"),
             ));
         }
+        // The first entry of a partial or pruned export follows a signed value.
+        if let Some((seq, prev_hash, _, _)) = entries.first()
+            && cp.size == *seq
+            && cp.root != *prev_hash
+        {
+            return Err(problem(
+                Some(*seq),
+                format!("does not follow the checkpoint of epoch {epoch}"),
+            ));
+        }
+        roots.insert(cp.size, (*epoch, cp.root.clone()));
         sealed_size = sealed_size.max(cp.size);
         first_sealed = Some(first_sealed.map_or(cp.first, |f: i64| f.min(cp.first)));
         last_note = Some(note);
     }
-    // A cut-off head: an export from the beginning starts where the first seal does.
+    // A pruned range ends where a seal does, with the hash that seal signed.
+    if let Some((_, below, last_hash)) = &pruned {
+        match roots.get(below) {
+            Some((_, root)) if root == last_hash => {}
+            _ => {
+                return Err(problem(
+                    Some(*below),
+                    "the pruning entry does not end at a sealed epoch",
+                ));
+            }
+        }
+    }
+    // A cut-off head: an export from the beginning starts where the first seal does,
+    // or where retention pruned it to.
     let open_start = header.get("from").is_none_or(Value::is_null);
+    let start = if pruned_below > 0 {
+        Some(pruned_below)
+    } else {
+        first_sealed
+    };
     if open_start
-        && let Some(first_sealed) = first_sealed
+        && let Some(start) = start
         && let Some(first) = entries.first()
-        && first.0 != first_sealed
+        && first.0 != start
     {
         return Err(problem(
-            Some(first_sealed),
+            Some(start.min(first.0)),
             format!("missing: the export starts at seq {}", first.0),
         ));
     }
@@ -422,5 +468,6 @@ pub fn verify(
         checkpoints: notes.len(),
         unsealed: usize::try_from((last_seq + 1 - sealed_size).max(0)).unwrap_or(0),
         key,
+        pruned_below,
     })
 }

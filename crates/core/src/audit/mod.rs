@@ -1,10 +1,11 @@
 //! The audit trail: every log-in, upload, download, delete and admin act. Rows are only
 //! ever inserted (triggers refuse UPDATE and DELETE); [`chain`] links them into a
 //! tamper-evident chain with signed checkpoints ([`seal`]), [`export`] writes them out
-//! and verifies an export offline.
+//! and verifies an export offline; [`prune`] removes whole epochs past their retention.
 
 pub mod chain;
 pub mod export;
+pub mod prune;
 pub mod seal;
 
 use sqlx::Executor;

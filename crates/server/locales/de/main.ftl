@@ -128,6 +128,7 @@ err-already-exists = Ein Element mit diesem Namen ist bereits vorhanden.
 err-too-large = Die Datei ist größer als die zulässige Höchstgröße.
 err-quota = Der Speicherplatz dieser Ablage ist erschöpft. Bitte wenden Sie sich an die Servicestelle.
 err-upload-aborted = Die Übertragung wurde unterbrochen. Die Datei wurde nicht gespeichert. Bitte versuchen Sie es erneut.
+err-upload-no-file-name = Eine Datei wurde ohne lesbaren Dateinamen gesendet und nicht gespeichert. Bitte geben Sie der Datei einen anderen Namen und versuchen Sie es erneut.
 err-infected = In der Datei „{ $name }“ wurde Schadsoftware gefunden ({ $finding }). Die Datei wurde nicht gespeichert und ist für niemanden sichtbar. Bitte lassen Sie Ihren Rechner von Ihrer IT prüfen.
 err-scanner-busy = Die Virenprüfung ist derzeit ausgelastet. Die Datei wurde nicht gespeichert. Bitte versuchen Sie es in einigen Minuten erneut.
 err-too-large-to-scan = Die Datei ist größer, als die Virenprüfung annehmen kann ({ $limit }). Sie wurde nicht gespeichert. Bitte teilen Sie die Datei auf oder wenden Sie sich an die Servicestelle.

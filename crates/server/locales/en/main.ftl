@@ -128,6 +128,7 @@ err-already-exists = An item with this name already exists.
 err-too-large = The file is larger than the maximum size allowed.
 err-quota = The storage space of this area is used up. Please contact the service staff.
 err-upload-aborted = The transfer was interrupted. The file has not been stored. Please try again.
+err-upload-no-file-name = A file was sent without a readable file name and has not been stored. Please give the file another name and try again.
 err-infected = Malware was found in the file “{ $name }” ({ $finding }). The file has not been stored and is visible to nobody. Please have your computer checked by your IT department.
 err-scanner-busy = The virus scanner is currently busy. The file has not been stored. Please try again in a few minutes.
 err-too-large-to-scan = The file is larger than the virus scanner can accept ({ $limit }). It has not been stored. Please split the file or contact the service desk.

@@ -293,9 +293,19 @@ pub async fn upload(
                 csrf_ok = true;
             }
             Some("files") if csrf_ok => {
-                let Some(name) = field.file_name().map(str::to_string) else {
+                // A part without a readable file name is refused aloud, never dropped unseen.
+                let Some(name) = part_file_name(&field) else {
+                    drain(&mut field, &tally).await;
+                    tracing::info!("upload part without a readable file name refused");
+                    results.push(UploadResult {
+                        name: String::new(),
+                        ok: false,
+                        message: lang.t("err-upload-no-file-name"),
+                    });
+                    first_error.get_or_insert(StatusCode::BAD_REQUEST);
                     continue;
                 };
+                // What an empty file input sends: nothing was chosen.
                 if name.is_empty() {
                     continue;
                 }
@@ -376,6 +386,70 @@ pub async fn upload(
         page.headers_mut().insert(header::RETRY_AFTER, secs.into());
     }
     Ok(page)
+}
+
+/// Reads and drops the rest of a refused part, counted as file content so that the next
+/// file of the form can follow.
+async fn drain(field: &mut multer::Field<'_>, tally: &Tally) {
+    while let Ok(Some(chunk)) = field.chunk().await {
+        tally.consume(chunk.len());
+    }
+}
+
+/// The file name of an upload part, also where multer finds none. multer 3.1 takes a
+/// backslash before the closing quote for an escape, so `filename="report\"` — how browsers
+/// send a name ending in a backslash — reads as no name at all, and the file would be
+/// dropped without a word. multer's reading comes first, so that every name it reads stays
+/// as it was; ours only fills its gaps.
+pub fn part_file_name(field: &multer::Field<'_>) -> Option<String> {
+    if let Some(name) = field.file_name() {
+        return Some(name.to_owned());
+    }
+    let value = field.headers().get(header::CONTENT_DISPOSITION)?;
+    disposition_file_name(value.as_bytes())
+}
+
+/// The `filename` parameter of a `Content-Disposition: form-data` value, read the way the
+/// HTML standard writes it (RFC 7578 §4.2 defers to it): `; key=value` parameters whose
+/// value is a token or a quoted string that ends at the next `"`, without escapes (a `"` in
+/// a name is sent as `%22`, CR and LF as `%0D` and `%0A`, a backslash as it is). `None` when
+/// there is none, it is there twice, or the value is malformed. `filename*` (RFC 6266) is not
+/// read: RFC 7578 forbids it in forms.
+pub fn disposition_file_name(value: &[u8]) -> Option<String> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (kind, mut rest) = value.split_once(';').unwrap_or((value, ""));
+    if !kind.trim().eq_ignore_ascii_case("form-data") {
+        return None;
+    }
+    let mut file_name = None;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return file_name;
+        }
+        let (key, after) = rest.split_once('=')?;
+        if key.contains([';', '"']) {
+            return None;
+        }
+        let after = after.trim_start();
+        let (param, after) = match after.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"')?,
+            None => {
+                let (token, after) = after.split_at(after.find(';').unwrap_or(after.len()));
+                (token.trim_end(), after)
+            }
+        };
+        rest = match after.trim_start() {
+            "" => "",
+            a => a.strip_prefix(';')?,
+        };
+        if key.trim().eq_ignore_ascii_case("filename") {
+            if file_name.is_some() {
+                return None;
+            }
+            file_name = Some(param.to_owned());
+        }
+    }
 }
 
 /// Whether a multipart error is a malformed part (headers that cannot be read, such as

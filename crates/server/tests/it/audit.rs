@@ -252,6 +252,9 @@ async fn the_command_line_exports_and_verifies() {
     assert!(ok && key.starts_with("amtsbote/KVBbg+"), "{key}");
     let (ok, out, _) = amtsbote(&t, &["audit", "verify", &f, "--key", key.trim()], None).await;
     assert!(ok && out.contains("verified"), "{out}");
+    // Nothing is old enough to go yet: the prune says so and removes nothing.
+    let (ok, out, err) = amtsbote(&t, &["audit", "prune"], None).await;
+    assert!(ok && out.contains("0 epochs older than 365 days pruned"), "{out}{err}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -280,5 +283,143 @@ async fn the_command_line_exports_and_verifies() {
     let csv = std::fs::read_to_string(&csv).expect("csv");
     assert!(csv.starts_with("seq,time_utc,"), "{csv}");
     assert!(csv.contains("\"login\""), "{csv}");
+    t.finish().await;
+}
+
+/// Test 29: retention removes whole epochs only, oldest first, each after an
+/// `audit.pruned` entry that states range, count and last hash; the export still
+/// verifies from the last pruned seal on, and the database refuses to delete a single
+/// entry, a link above the horizon, or a horizon that is not a sealed epoch's end.
+#[tokio::test]
+async fn pruning_removes_whole_old_epochs_and_keeps_the_chain_verifiable() {
+    let t = TestApp::spawn().await;
+    let key = t.app.audit_verifier_key().expect("key");
+    // Three epochs: two that will be old, one recent.
+    activity(&t, 12).await;
+    t.app.chain_audit_fully(true).await.expect("seal epoch 0");
+    activity(&t, 7).await;
+    t.app.chain_audit_fully(true).await.expect("seal epoch 1");
+    let before = check(&export(&t.app).await, Some(&key)).expect("verifies");
+    assert_eq!(before.pruned_below, 0);
+    let days = t.app.settings.audit.retention_days;
+    assert!(days > 0, "retention is on by default");
+    t.clock
+        .advance_ms(i64::try_from(days + 1).expect("days") * 86_400_000);
+    activity(&t, 5).await;
+    t.app.chain_audit_fully(true).await.expect("seal epoch 2");
+    let seals: Vec<(i64, i64, String, i64)> = sqlx::query_as::<_, (i64, i64, String, i64)>(
+        "SELECT epoch, size, root, at FROM audit_checkpoints ORDER BY epoch",
+    )
+    .fetch_all(t.app.db.pool())
+    .await
+    .expect("seals");
+    let cutoff = t.app.now() - i64::try_from(days).expect("days") * 86_400_000;
+    let old: Vec<_> = seals.iter().filter(|s| s.3 < cutoff).collect();
+    assert!(old.len() >= 2 && old.len() < seals.len(), "{seals:?}");
+
+    // A member user may not prune; the command line may.
+    let user = crate::helpers::actor(&t, "user.a").await;
+    assert!(t.app.prune_audit(Some(&user)).await.is_err());
+    let pruned = t.app.prune_audit(Some(&cli_actor())).await.expect("prune");
+    assert_eq!(
+        pruned.len(),
+        old.len(),
+        "the old epochs, not the recent one"
+    );
+    let horizon = old.last().expect("old").1;
+    let last = pruned.last().expect("pruned");
+    assert_eq!(
+        (last.below, &last.last_hash),
+        (horizon, &old.last().expect("old").2)
+    );
+    assert_eq!(pruned[0].first, 0);
+    assert_eq!(pruned[0].entries, old[0].1);
+    assert!(
+        t.app.prune_audit(None).await.expect("again").is_empty(),
+        "nothing twice"
+    );
+
+    // The pruning entries say what went, and the export verifies from the seal on.
+    let rows = t.app.audit_recent(50).await.expect("recent");
+    let record = rows
+        .iter()
+        .find(|r| r.action == "audit.pruned" && r.target == format!("audit:epoch:{}", last.epoch))
+        .expect("pruning entry");
+    let before_last = old[old.len() - 2].1;
+    assert!(
+        record
+            .detail
+            .contains(&format!("seq={before_last}-{}", horizon - 1))
+            && record
+                .detail
+                .contains(&format!("last_hash={}", last.last_hash))
+            && record.detail.contains("entries="),
+        "{}",
+        record.detail
+    );
+    let text = export(&t.app).await;
+    let after = check(&text, Some(&key)).expect("still verifies after pruning");
+    assert_eq!(after.pruned_below, horizon);
+    assert!(after.checkpoints >= 3, "the seals are kept");
+    let first_seq = entry_lines(&text)
+        .first()
+        .map(|(_, l)| serde_json::from_str::<serde_json::Value>(l).expect("json")["seq"].as_i64())
+        .expect("an entry");
+    assert_eq!(first_seq, Some(horizon));
+    // Cutting more off the head, or changing the first kept entry, is still found.
+    let entries = entry_lines(&text);
+    let err = check(&with_line(&text, entries[0].0, None), Some(&key)).expect_err("head cut");
+    assert!(err.contains(&format!("seq {horizon}")), "{err}");
+    let changed = entries[0].1.replacen(
+        &format!("\"prev_hash\":\"{}", &last.last_hash[..4]),
+        "\"prev_hash\":\"ffff",
+        1,
+    );
+    assert_ne!(changed, entries[0].1);
+    let err = check(&with_line(&text, entries[0].0, Some(&changed)), Some(&key))
+        .expect_err("prev changed");
+    assert!(err.starts_with(&format!("seq {horizon}:")), "{err}");
+    let pool = t.app.db.pool();
+    let kept: i64 = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM audit_chain WHERE seq < {horizon}"
+    )))
+    .fetch_one(pool)
+    .await
+    .expect("count");
+    assert_eq!(kept, 0, "the links of the pruned epochs are gone");
+
+    // The database: no single entry, no link above the horizon, no made-up horizon.
+    let recent =
+        sqlx::query_scalar::<_, i64>("SELECT entry_id FROM audit_chain ORDER BY seq DESC LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .expect("entry");
+    let epoch2 = seals.last().expect("recent seal");
+    for sql in [
+        format!("DELETE FROM audit_log WHERE id = {recent}"),
+        format!("DELETE FROM audit_chain WHERE seq = {horizon}"),
+        "DELETE FROM audit_checkpoints".to_string(),
+        "DELETE FROM audit_prunes".to_string(),
+        "UPDATE audit_prunes SET below_seq = below_seq + 1".to_string(),
+        // A horizon in the middle of an epoch.
+        format!(
+            "INSERT INTO audit_prunes (epoch, below_seq, entries, last_hash, at, entry_id) VALUES ({}, {}, 1, '{}', 0, {})",
+            epoch2.0,
+            epoch2.1 - 1,
+            epoch2.2,
+            record.id
+        ),
+        // The end of an epoch, but with the pruning entry of another epoch.
+        format!(
+            "INSERT INTO audit_prunes (epoch, below_seq, entries, last_hash, at, entry_id) VALUES ({}, {}, 1, '{}', 0, {recent})",
+            epoch2.0, epoch2.1, epoch2.2
+        ),
+    ] {
+        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(pool)
+            .await;
+        assert!(r.is_err(), "refused: {sql}");
+    }
+    assert!(check(&export(&t.app).await, Some(&key)).is_ok());
     t.finish().await;
 }
