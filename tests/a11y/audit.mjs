@@ -3,6 +3,8 @@
 //
 //   node audit.mjs BASE_URL LOGIN PASSWORD PATH...
 //
+// A PATH written as 400:/path is a page that refuses its input and must answer 400.
+//
 // Prints one JSON line per page: {"path", "violations": [{id, impact, nodes, help}]}.
 // Exit status: 0 no violations, 3 violations found, 1 on any other failure.
 import { chromium } from 'playwright-core';
@@ -50,9 +52,13 @@ try {
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);
   if (page.url().endsWith('/login')) throw new Error('log-in failed');
   for (const p of paths) {
-    const resp = await page.goto(`${base}${p}`, { waitUntil: 'load' });
-    if (!resp || resp.status() >= 400) throw new Error(`${p} answered ${resp && resp.status()}`);
-    await audit(page, p);
+    // "400:/path" audits a page that refuses its input and must say so with 400.
+    const refused = p.startsWith('400:');
+    const path = refused ? p.slice(4) : p;
+    const resp = await page.goto(`${base}${path}`, { waitUntil: 'load' });
+    const ok = resp && (refused ? resp.status() === 400 : resp.status() < 400);
+    if (!ok) throw new Error(`${path} answered ${resp && resp.status()}`);
+    await audit(page, path);
   }
 } catch (e) {
   console.error(String(e && e.stack || e));

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod export;
 pub mod prune;
 pub mod seal;
+pub mod search;
 
 use sqlx::Executor;
 

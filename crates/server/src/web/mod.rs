@@ -3,6 +3,7 @@
 pub mod access_letters;
 pub mod admin;
 pub mod app_passwords;
+pub mod audit_log;
 pub mod auth;
 pub mod basic;
 pub mod cookies;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/quarantine", get(quarantine::list))
         .route("/admin/quarantine/{id}", get(quarantine::download))
         .route("/admin/locks", get(locks::list))
+        .route("/admin/audit", get(audit_log::list))
         .route("/admin/locks/unlock", post(locks::unlock))
         .route("/admin/mail", get(mail_queue::list))
         .route("/admin/mail/{id}/retry", post(mail_queue::retry))

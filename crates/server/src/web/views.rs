@@ -288,6 +288,46 @@ pub struct LocksPage {
     pub minutes: String,
 }
 
+#[derive(Template)]
+#[template(path = "audit_log.html")]
+pub struct AuditPage {
+    pub c: Ctx,
+    pub lines: Vec<AuditLine>,
+    pub errors: Vec<String>,
+    pub person: String,
+    pub document: String,
+    pub from: String,
+    pub to: String,
+    pub members: Vec<Choice>,
+    pub kinds: Vec<Choice>,
+    pub more_href: Option<String>,
+    pub older_page: bool,
+    pub filtered: bool,
+    pub sealed: Option<String>,
+    pub retention: String,
+    pub pruned: Option<String>,
+}
+
+pub struct AuditLine {
+    pub time: String,
+    pub person: String,
+    pub person_kind: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub member: String,
+    pub outcome: String,
+    pub failed: bool,
+    pub ip: String,
+}
+
+/// One option of a select.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
 pub struct LockRow {
     pub subject: String,
     pub kind: String,

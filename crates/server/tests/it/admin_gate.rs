@@ -39,6 +39,7 @@ async fn every_admin_route_is_closed_to_everyone_but_admins() {
     for path in [
         "/admin/accounts",
         "/admin/locks",
+        "/admin/audit",
         "/admin/mail",
         "/admin/quarantine",
         "/admin/activation",

@@ -12,6 +12,7 @@ use amtsbote_core::db::Backend;
 
 use crate::cli::amtsbote;
 use crate::helpers::{PW, TestApp};
+use reqwest::StatusCode;
 
 async fn export(app: &App) -> String {
     let mut out = Vec::new();
@@ -254,7 +255,10 @@ async fn the_command_line_exports_and_verifies() {
     assert!(ok && out.contains("verified"), "{out}");
     // Nothing is old enough to go yet: the prune says so and removes nothing.
     let (ok, out, err) = amtsbote(&t, &["audit", "prune"], None).await;
-    assert!(ok && out.contains("0 epochs older than 365 days pruned"), "{out}{err}");
+    assert!(
+        ok && out.contains("0 epochs older than 365 days pruned"),
+        "{out}{err}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -422,4 +426,156 @@ async fn pruning_removes_whole_old_epochs_and_keeps_the_chain_verifiable() {
     }
     assert!(check(&export(&t.app).await, Some(&key)).is_ok());
     t.finish().await;
+}
+
+/// The rows of the page's table, as their text.
+fn page_rows(html: &str) -> Vec<String> {
+    let html = crate::helpers::unescape(html);
+    let Some(body) = html.split("<tbody>").nth(1) else {
+        return Vec::new();
+    };
+    let body = body.split("</tbody>").next().unwrap_or_default();
+    body.split("<tr role=\"row\">")
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The admin page *Protokoll*: the auditor's view, with filters by person, member,
+/// document, kind and days, newest first, a page at a time; bad filters are refused in
+/// words with 400; nobody but admins reaches it (and it is in the route walks of
+/// `it::admin_gate`, `it::csrf` and the isolation table).
+#[tokio::test]
+async fn the_protocol_page_filters_by_person_member_document_kind_and_day() {
+    use crate::helpers::de;
+    let t = TestApp::spawn().await;
+    let user_a = t.login("user.a").await;
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    let r = user_a
+        .upload(
+            t.space_a.id,
+            an,
+            &[("Antrag-Müller.pdf", crate::helpers::bytes(2048, 7))],
+        )
+        .await;
+    assert!(r.status().is_success() || r.status().is_redirection());
+    assert!(
+        t.login_with("user.b", "falsch-falsch-falsch")
+            .await
+            .is_err()
+    );
+    let admin = t.login("admin").await;
+
+    let (s, html) = admin.page("/admin/audit").await;
+    assert_eq!(s, StatusCode::OK);
+    let rows = page_rows(&html);
+    assert!(rows.len() >= 4, "{rows:?}");
+    let upload = rows
+        .iter()
+        .find(|r| r.contains("Antrag-Müller.pdf") && r.contains(&de("audit-action-upload")))
+        .expect("the upload is listed");
+    assert!(upload.contains("Name user.a") && upload.contains("1001 Stadt Musterstadt"));
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("user.b") && r.contains(&de("audit-outcome-failure"))),
+        "the failed sign-in is listed"
+    );
+    assert!(html.contains(&de("audit-not-sealed")) || html.contains("Epoche"));
+
+    let only = |q: &'static str| {
+        let admin = &admin;
+        async move {
+            let (s, html) = admin.page(&format!("/admin/audit?{q}")).await;
+            assert_eq!(s, StatusCode::OK, "{q}");
+            page_rows(&html)
+        }
+    };
+    let by_person = only("person=NAME+USER.A").await;
+    assert!(!by_person.is_empty() && by_person.iter().all(|r| r.contains("Name user.a")));
+    let by_member = only_member(&admin, t.b.id).await;
+    assert!(
+        by_member.iter().all(|r| !r.contains("Antrag-Müller.pdf")),
+        "A's upload is not B's"
+    );
+    let by_member_a = only_member(&admin, t.a.id).await;
+    assert!(by_member_a.iter().any(|r| r.contains("Antrag-Müller.pdf")));
+    let by_document = only("document=antrag-m%C3%BCller").await;
+    assert!(!by_document.is_empty() && by_document.iter().all(|r| r.contains("Antrag-Müller.pdf")));
+    let signin = only("kind=signin").await;
+    assert!(!signin.is_empty());
+    assert!(
+        signin
+            .iter()
+            .all(|r| !r.contains(&de("audit-action-upload")))
+    );
+    let documents = only("kind=documents").await;
+    assert!(
+        documents
+            .iter()
+            .any(|r| r.contains(&de("audit-action-upload")))
+    );
+    assert!(documents.iter().all(|r| !r.contains("user.b")));
+    // Days: the test clock's day holds everything, the next day nothing.
+    let today = jiff::Timestamp::from_millisecond(t.app.now())
+        .expect("now")
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").expect("tz"))
+        .date();
+    let (s, html) = admin
+        .page(&format!("/admin/audit?from={today}&to={today}"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page_rows(&html).len(), rows.len());
+    let tomorrow = today.tomorrow().expect("tomorrow");
+    let (s, html) = admin.page(&format!("/admin/audit?from={tomorrow}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page_rows(&html).is_empty() && html.contains(&de("audit-none-filtered")));
+
+    // Bad filters: said in words, with 400, and nothing listed.
+    for (q, key) in [
+        ("from=gestern", "audit-err-from"),
+        ("to=31.02.2026", "audit-err-to"),
+        ("from=2026-12-02&to=2026-12-01", "audit-err-range"),
+        ("member=987654321", "audit-err-member"),
+        ("kind=alles", "audit-err-kind"),
+    ] {
+        let (s, html) = admin.page(&format!("/admin/audit?{q}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}");
+        let text = crate::helpers::unescape(&html);
+        assert!(
+            text.contains(&crate::helpers::unescape(&de(key))),
+            "{q}: {key}"
+        );
+        assert!(page_rows(&html).is_empty());
+    }
+
+    // Pages of 100, newest first; the link leads on with the same filters.
+    activity(&t, 130).await;
+    let (_, first) = admin.page("/admin/audit?kind=system").await;
+    let first_rows = page_rows(&first);
+    assert_eq!(first_rows.len(), 100);
+    assert!(first_rows[0].contains("target:129"), "newest first");
+    let href = crate::helpers::unescape(&first)
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with("/admin/audit?") && h.contains("before="))
+        .map(str::to_string)
+        .expect("a link to older entries");
+    assert!(href.contains("kind=system"), "{href}");
+    let (_, second) = admin.page(&href).await;
+    let second_rows = page_rows(&second);
+    assert!(second_rows.len() >= 30, "{}", second_rows.len());
+    assert!(second_rows[0].contains("target:29"), "{}", second_rows[0]);
+
+    // Nobody else sees it.
+    for login in ["clerk.a", "user.a"] {
+        let b = t.login(login).await;
+        assert_eq!(b.get("/admin/audit").await.status(), StatusCode::NOT_FOUND);
+    }
+    t.finish().await;
+}
+
+async fn only_member(admin: &crate::helpers::Browser, member: i64) -> Vec<String> {
+    let (s, html) = admin.page(&format!("/admin/audit?member={member}")).await;
+    assert_eq!(s, StatusCode::OK);
+    page_rows(&html)
 }

@@ -968,6 +968,11 @@ fn admin_rows(w: &World, own_account: i64) -> Vec<Probe> {
             "locked sign-ins, with user.a2's",
         ),
         row(
+            Some(("GET", "/admin/audit")),
+            Req::Get(format!("/admin/audit?member={ma}&document=Geheim")),
+            "the audit log of A's documents",
+        ),
+        row(
             Some(("POST", "/admin/locks/unlock")),
             Req::Post(
                 "/admin/locks/unlock".into(),
@@ -2236,7 +2241,6 @@ fn hidden<T>(r: Result<T, amtsbote_core::Error>) -> bool {
 
 #[tokio::test]
 async fn tenant_reads_go_through_the_gate() {
-    use amtsbote_core::Error;
     let t = TestApp::spawn_with(Opts {
         clerks_see_all: false,
         ..Opts::default()
