@@ -4,6 +4,10 @@
 #
 #   bench/davbench.sh [RUNS]          # default 3 runs per server
 #   TESTS=small bench/davbench.sh 5   # only some of davbench.py's tests (comma-separated)
+#   SERVERS=amtsbote,amtsbote-nochain TESTS=small bench/davbench.sh 5
+#                                     # only some servers: nginx, apache, amtsbote, and
+#                                     # amtsbote-nochain (audit.chain = false, a second
+#                                     # instance: what the audit chain costs, same run)
 #   BENCH_ROOT=/mnt/bench bench/davbench.sh  # the servers' data on another file system, e.g. a
 #     fresh ext4: truncate -s 8G /var/tmp/bench.img && mkfs.ext4 -q -F /var/tmp/bench.img &&
 #     mkdir -p /mnt/bench && mount -o loop /var/tmp/bench.img /mnt/bench
@@ -21,13 +25,15 @@ set -euo pipefail
 
 RUNS=${1:-3}
 TESTS=${TESTS:-big,small,propfind_10k,propfind_100_c32}
+SERVERS=${SERVERS:-nginx,apache,amtsbote}
+has() { [[ ",$SERVERS," == *",$1,"* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HARNESS=${DAVBENCH:-$ROOT/../shared/reference/davbench.py}
 CONFIGS=${DAVBENCH_CONFIGS:-$ROOT/../shared/reference/davbench-configs}
 OUT_DIR=$ROOT/target/davbench
 OUT=${OUT:-$OUT_DIR/results.jsonl}
 WORK=$(mktemp -d "${BENCH_ROOT:-/tmp}/amtsbote-davbench.XXXXXX")
-BIN=$ROOT/target/release/amtsbote
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/amtsbote
 PW=bench-Passwort-2026
 PIDS=()
 
@@ -40,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$OUT_DIR" "$WORK"/{nginx/logs,apache,data/nginx,data/nginx-tmp,data/apache,amtsbote}
+mkdir -p "$OUT_DIR" "$WORK"/{nginx/logs,apache,data/nginx,data/nginx-tmp,data/apache,amtsbote,amtsbote-nochain}
 : >"$OUT"
 chown -R www-data:www-data "$WORK/data" "$WORK/nginx" "$WORK/apache" 2>/dev/null || true
 chmod 755 "$WORK"
@@ -51,30 +57,45 @@ done
 
 (cd "$ROOT" && cargo build --release -q -p amtsbote)
 
-echo "starting nginx, apache and amtsbote" >&2
-nginx -c "$WORK/nginx-dav.conf" -p "$WORK/nginx"
-APACHE_RUN_DIR=$WORK/apache apache2 -f "$WORK/apache2.conf" -k start
-export AMTSBOTE_SERVER__DATA_DIR=$WORK/amtsbote
+echo "starting $SERVERS" >&2
+has nginx && nginx -c "$WORK/nginx-dav.conf" -p "$WORK/nginx"
+has apache && APACHE_RUN_DIR=$WORK/apache apache2 -f "$WORK/apache2.conf" -k start
 export AMTSBOTE_SCAN__MODE=off
-"$BIN" member add --number 9001 --name "Benchmark" >/dev/null
-"$BIN" user add --member 9001 --login bench --name Bench --email bench@example.invalid >/dev/null
-printf '%s\n' "$PW" | "$BIN" user set-password bench --password-stdin >/dev/null
-"$BIN" serve --listen 127.0.0.1:19086 >"$WORK/amtsbote.log" 2>&1 &
-PIDS+=($!)
-AMTSBOTE_PID=$!
-for _ in $(seq 50); do
-  curl -fs http://127.0.0.1:19086/healthz >/dev/null 2>&1 && break
-  sleep 0.2
-done
+start_amtsbote() { # name port [VAR=value...]: a fresh data directory with the bench user
+  local name=$1 port=$2
+  shift 2
+  (
+    export AMTSBOTE_SERVER__DATA_DIR=$WORK/$name "$@"
+    "$BIN" member add --number 9001 --name "Benchmark" >/dev/null
+    "$BIN" user add --member 9001 --login bench --name Bench --email bench@example.invalid >/dev/null
+    printf '%s\n' "$PW" | "$BIN" user set-password bench --password-stdin >/dev/null
+    exec "$BIN" serve --listen "127.0.0.1:$port" >"$WORK/$name.log" 2>&1
+  ) &
+  PIDS+=($!)
+  STARTED_PID=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+}
+if has amtsbote; then
+  start_amtsbote amtsbote 19086
+  AMTSBOTE_PID=$STARTED_PID
+fi
+if has amtsbote-nochain; then
+  start_amtsbote amtsbote-nochain 19087 AMTSBOTE_AUDIT__CHAIN=false
+  NOCHAIN_PID=$STARTED_PID
+fi
 sleep 1
 
 run() { # name url user password pid
   echo "== $1" >&2
   python3 "$HARNESS" --url "$2" --user "$3" --password "$4" --name "$1" --pid "$5" --runs "$RUNS" --tests "$TESTS" >>"$OUT"
 }
-run nginx http://127.0.0.1:19082/dav/ bench bench "$(cat "$WORK/nginx/nginx.pid")"
-run apache http://127.0.0.1:19081/dav/ bench bench "$(cat "$WORK/apache/apache2.pid")"
-run amtsbote http://127.0.0.1:19086/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$AMTSBOTE_PID"
+has nginx && run nginx http://127.0.0.1:19082/dav/ bench bench "$(cat "$WORK/nginx/nginx.pid")"
+has apache && run apache http://127.0.0.1:19081/dav/ bench bench "$(cat "$WORK/apache/apache2.pid")"
+has amtsbote && run amtsbote http://127.0.0.1:19086/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$AMTSBOTE_PID"
+has amtsbote-nochain && run amtsbote-nochain http://127.0.0.1:19087/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$NOCHAIN_PID"
 
 python3 - "$OUT" <<'PY'
 import json, sys

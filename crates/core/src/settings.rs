@@ -37,6 +37,9 @@ pub struct AuditSettings {
     /// Entries are kept this many days, then removed by whole epochs (their seals stay).
     /// 0: kept for ever.
     pub retention_days: u64,
+    /// false: entries are recorded but not linked, sealed or pruned. Only for measuring
+    /// what the chain costs (bench/davbench.sh); the server warns at every start.
+    pub chain: bool,
 }
 
 impl Default for AuditSettings {
@@ -47,6 +50,7 @@ impl Default for AuditSettings {
             signing_key_file: None,
             checkpoint_file: None,
             retention_days: 365,
+            chain: true,
         }
     }
 }

@@ -322,7 +322,16 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
     // link is taken by its unique keys, so two nodes never make two chains).
     let chain_app = app.clone();
     let mut chain_rx = tx.subscribe();
+    if !app.settings.audit.chain {
+        tracing::error!(
+            "audit.chain = false: audit entries are NOT chained, sealed or pruned (meant for benchmarks only)"
+        );
+    }
+    let chain_on = app.settings.audit.chain;
     tokio::spawn(async move {
+        if !chain_on {
+            return;
+        }
         if let Err(e) = chain_app.chain_audit_fully(false).await {
             tracing::error!(error = %e, "linking the audit log failed");
         }
