@@ -407,9 +407,14 @@ fn parse_list(mut s: &str) -> Result<(Vec<Condition>, &str), DavError> {
             return Ok((conds, r));
         }
         let mut not = false;
-        if s.len() >= 3 && s[..3].eq_ignore_ascii_case("not") {
+        // Compared as bytes: the third byte may fall inside a multi-byte character.
+        if s.as_bytes()
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"not"))
+        {
             not = true;
-            s = s[3..].trim_start();
+            // The three bytes are ASCII, so the slice starts on a character boundary.
+            s = s.get(3..).unwrap_or_default().trim_start();
         }
         if let Some(r) = s.strip_prefix('<') {
             let end = r.find('>').ok_or_else(bad_if)?;
@@ -537,6 +542,31 @@ mod tests {
         assert_eq!(t.lists[1].resource.as_deref(), Some("/b"));
         for bad in ["", "(", "()", "(<a>) <http://x> (<b>)", "junk", "(<a>"] {
             assert!(parse_if(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Regression: the `Not` check sliced the first three bytes as a `str`, which panics when
+    /// the third byte falls inside a multi-byte character.
+    #[test]
+    fn if_header_with_a_multibyte_character_at_the_not_check() {
+        for bad in ["(noé)", "(<a>) (NOé <b>)", "(n€)", "(x𝄞)", "(Notä<a>)"] {
+            assert!(parse_if(bad).is_err(), "{bad}");
+        }
+        let x = parse_if("(Not<ä>)").expect("ok");
+        assert_eq!(
+            x.lists[0].conditions[0],
+            Condition {
+                not: true,
+                kind: ConditionKind::Token("ä".into())
+            }
+        );
+    }
+
+    proptest::proptest! {
+        /// `If` syntax around multi-byte characters: refused or parsed, never a panic.
+        #[test]
+        fn if_header_never_panics_on_non_ascii(v in "[(<>\\[\\]\" NnOoTtaé€𝄞]{0,16}") {
+            let _ = parse_if(&v);
         }
     }
 }

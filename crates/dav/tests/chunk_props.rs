@@ -19,8 +19,9 @@
 //!   file, answered with an ETag only for the request that completes it, and a count of 0 or an
 //!   index past the count is refused.
 //!
-//! Three bugs found by these properties are kept as ignored regression tests at the end (see
-//! their `ignore` reasons).
+//! Three bugs found by these properties are kept as regression tests at the end: v1 sessions
+//! keyed without their target file (and in the key space of NG sessions), a session named
+//! `.file`, and a `+` accepted before v1 numbers.
 //!
 //! Regression files (if proptest ever finds a failure) are written next to this file as
 //! `chunk_props.proptest-regressions`.
@@ -163,12 +164,12 @@ fn v1_name() -> impl Strategy<Value = String> {
     prop_oneof![
         (base.clone(), re("[0-9]{1,6}"), 0u64..12, 0u64..12)
             .prop_map(|(b, t, c, i)| format!("{b}-chunking-{t}-{c}-{i}")),
-        // Near misses. (A `+` before count or index is left out: see the ignored test.)
+        // Near misses.
         (
             base,
             re("[0-9a-z+]{0,4}"),
-            re("[0-9-]{0,4}"),
-            re("[0-9-]{0,4}")
+            re("[0-9+-]{0,4}"),
+            re("[0-9+-]{0,4}")
         )
             .prop_map(|(b, t, c, i)| format!("{b}-chunking-{t}-{c}-{i}")),
         re("[a-z]{0,3}(-chunking-){0,2}[0-9-]{0,8}"),
@@ -234,8 +235,7 @@ proptest! {
     /// Chunking NG session and chunk names: accepted exactly when the rule says so.
     #[test]
     fn ng_names_follow_the_rule(
-        // `.file` as a session is left out: see the ignored test at the end.
-        session in ng_name().prop_filter("see ng_session_named_dot_file_regression", |s| s != ".file"),
+        session in ng_name(),
         chunk in ng_name(),
     ) {
         let dav = common::shared();
@@ -332,12 +332,8 @@ proptest! {
             Some((_, _, count, index)) if count == 0 || count > 10_000 || index >= count => {
                 prop_assert_eq!(r.status, 400, "{:?}: {}", name, r.text());
             }
-            Some((base, transfer, count, _)) => {
+            Some((base, _, count, _)) => {
                 prop_assert_eq!(r.status, 201, "{:?}: {}", name, r.text());
-                // Chunks left by earlier cases with the same transfer id would complete this
-                // upload (see v1_chunks_of_different_files_never_mix_regression): drop them.
-                let session = format!("/v1-{transfer}-{count}");
-                let _ = dav.uploads("DELETE", &session, &[], "");
                 // A one-chunk transfer is complete at once; otherwise nothing is visible yet.
                 let base_path = format!("/{dir}/{}", enc(&base));
                 let at_base = dav.files("GET", &base_path, &[], "").status;
@@ -388,15 +384,12 @@ proptest! {
 
 // ------------------------------------------------------------------------------ bugs found
 //
-// Kept as failing regression tests; run them with `cargo test -p amtsbote-dav --test
-// chunk_props -- --ignored`. Each stops being ignored once the bug is fixed.
+// Regression tests for the bugs these properties found, fixed since.
 
 /// Regression: two v1 uploads that happen to use the same transfer id and chunk count — chunk 0
 /// of `/a/f`, then chunk 1 of `/b/g` — are one session (`v1-<transfer>-<count>`, no target in
 /// it), so the second request "completes" it and writes the chunks of both files into `/b/g`.
 #[test]
-#[ignore = "bug: chunking::v1 keys the session by transfer id and count only, not by the target \
-            file, so chunks of different files with the same transfer id are assembled together"]
 fn v1_chunks_of_different_files_never_mix_regression() {
     let dav = common::shared();
     let (a, b) = (common::unique("mix"), common::unique("mix"));
@@ -423,19 +416,80 @@ fn v1_chunks_of_different_files_never_mix_regression() {
     );
     let g = dav.files("GET", &format!("/{b}/g"), &[], "");
     assert_eq!(g.status, 404, "/{b}/g exists with {:?}", g.text());
+    // Each file completes with its own chunks.
+    let r = dav.files(
+        "PUT",
+        &format!("/{a}/f-chunking-{transfer}-2-1"),
+        &[("oc-chunked", "1")],
+        "aaa",
+    );
+    assert!(r.header("etag").is_some(), "{}", r.text());
+    let r = dav.files(
+        "PUT",
+        &format!("/{b}/g-chunking-{transfer}-2-0"),
+        &[("oc-chunked", "1")],
+        "bbb",
+    );
+    assert!(r.header("etag").is_some(), "{}", r.text());
+    assert_eq!(
+        dav.files("GET", &format!("/{a}/f"), &[], "").text(),
+        "AAAaaa"
+    );
+    assert_eq!(
+        dav.files("GET", &format!("/{b}/g"), &[], "").text(),
+        "bbbBBB"
+    );
+}
+
+/// Regression: v1 sessions were named `v1-<transfer>-<count>`, a valid chunking-NG session
+/// name, so the NG endpoint could list, fill, delete or assemble a v1 upload, and an NG session
+/// of that name would have received v1 chunks.
+#[test]
+fn v1_sessions_are_out_of_reach_of_chunking_ng() {
+    let dav = common::Dav::new();
+    let dir = common::unique("reach");
+    assert_eq!(dav.files("MKCOL", &format!("/{dir}"), &[], "").status, 201);
+    let transfer = common::unique("");
+    let old_name = format!("/v1-{transfer}-2");
+    // An NG session with the old v1 name stays apart from the v1 upload.
+    assert_eq!(dav.uploads("MKCOL", &old_name, &[], "").status, 201);
+    let r = dav.files(
+        "PUT",
+        &format!("/{dir}/f-chunking-{transfer}-2-0"),
+        &[("oc-chunked", "1")],
+        "12",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = dav.uploads("PROPFIND", &old_name, &[("depth", "1")], "");
+    assert_eq!(r.status, 207, "{}", r.text());
+    assert!(!r.text().contains("0000000000000000"), "{}", r.text());
+    assert_eq!(dav.uploads("DELETE", &old_name, &[], "").status, 204);
+    let r = dav.files(
+        "PUT",
+        &format!("/{dir}/f-chunking-{transfer}-2-1"),
+        &[("oc-chunked", "1")],
+        "34",
+    );
+    assert!(r.header("etag").is_some(), "{}", r.text());
+    assert_eq!(
+        dav.files("GET", &format!("/{dir}/f"), &[], "").text(),
+        "1234"
+    );
 }
 
 /// Regression: an NG upload session may be called `.file` (the exemption for the assembly
 /// target applies in every segment), although session names must not start with a dot.
 #[test]
-#[ignore = "bug: chunking::ng exempts `.file` from the name check in every segment, so \
-            `MKCOL …/uploads/<user>/.file` creates a session named `.file`"]
 fn ng_session_named_dot_file_regression() {
     let dav = common::Dav::new();
     let r = dav.uploads("MKCOL", "/.file", &[], "");
     assert_eq!(r.status, 400, "MKCOL /.file: {} {}", r.status, r.text());
     let r = dav.uploads("PUT", "/.file/0", &[], "abc");
-    assert!(r.status >= 400, "PUT /.file/0: {}", r.status);
+    assert_eq!(r.status, 400, "PUT /.file/0: {}", r.status);
+    // Elsewhere than as the chunk of a session, `.file` is a name like any other.
+    assert_eq!(dav.uploads("MKCOL", "/s", &[], "").status, 201);
+    assert_eq!(dav.uploads("PUT", "/s/.file/0", &[], "abc").status, 400);
+    assert_eq!(dav.uploads("PUT", "/s/.file", &[], "abc").status, 405);
 }
 
 /// Regression: the v1 form is `<name>-chunking-<transfer>-<count>-<index>` with decimal
@@ -443,8 +497,6 @@ fn ng_session_named_dot_file_regression() {
 /// `+`; so a file named `a-chunking-0-+0-0` sent with `OC-Chunked` is refused (400) instead
 /// of stored under its name. Minor: only clients that send such names are affected.
 #[test]
-#[ignore = "bug (minor): chunking::v1::parse_name accepts `+` before count and index \
-            (`str::parse::<u64>`), outside the documented decimal form"]
 fn v1_numbers_are_digits_only_regression() {
     let dav = common::shared();
     let dir = common::unique("plus");

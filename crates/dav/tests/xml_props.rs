@@ -20,15 +20,16 @@
 //!   removes them; a generated LOCK body's scope and owner come back in the lock discovery;
 //!   and hostile bodies on PROPFIND, PROPPATCH and LOCK never cause a 5xx.
 //!
-//! Three bugs found while writing these properties are kept as ignored regression tests at the
-//! end (see their `ignore` reasons).
+//! Three bugs found while writing these properties are kept as regression tests at the end:
+//! namespace URIs copied into every element, namespace declarations read without expanding
+//! references, and whitespace in dead property values written raw.
 //!
 //! Regression files (if proptest ever finds a failure) are written next to this file as
 //! `xml_props.proptest-regressions`.
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use amtsbote_dav::xml::parse::MAX_DEPTH;
 use amtsbote_dav::xml::{Attr, Element, Node, parse_body};
@@ -63,8 +64,8 @@ fn re(pattern: &str) -> proptest::string::RegexGeneratorStrategy<String> {
 
 // ------------------------------------------------------------------------------ generation
 
-/// Namespaces: the ones the clients use, none at all, and random URIs (without characters
-/// that need escaping in an attribute value: see the ignored test at the end).
+/// Namespaces: the ones the clients use, none at all, and random URIs (with characters that
+/// need escaping in an attribute value: see `escaped_namespace_uri_regression` at the end).
 fn ns_uri() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::sample::select(vec![
@@ -76,7 +77,7 @@ fn ns_uri() -> impl Strategy<Value = String> {
             "",
         ])
         .prop_map(str::to_owned),
-        1 => re("[a-z]{1,6}:[a-zA-Z0-9/._~:=?-]{0,16}"),
+        1 => re("[a-z]{1,6}:[a-zA-Z0-9/._~:=?&<>\"'-]{0,16}"),
     ]
 }
 
@@ -87,14 +88,14 @@ fn local_name() -> impl Strategy<Value = String> {
     })
 }
 
-/// Text as it may appear in a request: markup characters, non-ASCII, tabs and newlines (a raw
-/// CR is normalised away by XML itself, so it only appears as a character reference).
+/// Text as it may appear in a request: markup characters, non-ASCII, tabs, newlines and CRs (a
+/// raw CR is normalised away by XML itself, so it is only written as a character reference).
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
             3 => prop::char::range('a', 'z'),
             1 => prop::sample::select(vec![
-                ' ', '&', '<', '>', '"', '\'', ']', ';', '#', '\n', '\t', 'ä', '€', '𝄞',
+                ' ', '&', '<', '>', '"', '\'', ']', ';', '#', '\n', '\t', '\r', 'ä', '€', '𝄞',
                 '\u{a0}', '=',
             ]),
         ],
@@ -103,10 +104,10 @@ fn text() -> impl Strategy<Value = String> {
     .prop_map(String::from_iter)
 }
 
-/// Attribute values: like text, but without tab and newline (attribute-value normalisation
-/// turns those into spaces).
+/// Attribute values: like text (tab, newline and CR are written as character references, since
+/// attribute-value normalisation turns raw ones into spaces).
 fn attr_value() -> impl Strategy<Value = String> {
-    text().prop_map(|t| t.replace(['\n', '\t'], " "))
+    text()
 }
 
 /// How a piece of text is written.
@@ -250,6 +251,7 @@ fn escape_char(c: char, out: &mut String) {
         '>' => out.push_str("&gt;"),
         '"' => out.push_str("&quot;"),
         '\'' => out.push_str("&apos;"),
+        '\r' => out.push_str("&#13;"),
         c => out.push(c),
     }
 }
@@ -263,7 +265,7 @@ fn write_text(t: &str, style: TextStyle, out: &mut String) {
         TextStyle::HexRefs => t
             .chars()
             .for_each(|c| out.push_str(&format!("&#x{:X};", c as u32))),
-        TextStyle::CData if !t.contains("]]>") && !t.is_empty() => {
+        TextStyle::CData if !t.contains("]]>") && !t.contains('\r') && !t.is_empty() => {
             out.push_str("<![CDATA[");
             out.push_str(t);
             out.push_str("]]>");
@@ -282,7 +284,13 @@ fn write_text(t: &str, style: TextStyle, out: &mut String) {
 }
 
 fn write_attr_value(v: &str, out: &mut String) {
-    v.chars().for_each(|c| escape_char(c, out));
+    for c in v.chars() {
+        match c {
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            c => escape_char(c, out),
+        }
+    }
 }
 
 fn write_el(el: &GenEl, scope: &Scope, out: &mut String) {
@@ -421,13 +429,13 @@ fn expected(el: &GenEl) -> Element {
         }
     }
     Element {
-        ns: el.ns.clone(),
+        ns: el.ns.as_str().into(),
         name: el.name.clone(),
         attrs: el
             .attrs
             .iter()
             .map(|a| Attr {
-                ns: a.ns.clone().unwrap_or_default(),
+                ns: a.ns.as_deref().unwrap_or_default().into(),
                 name: a.name.clone(),
                 value: a.value.clone(),
             })
@@ -459,21 +467,24 @@ fn measure(el: &Element, depth: usize, acc: &mut (usize, usize, usize)) {
 }
 
 /// Bytes of namespace URIs held by a parsed tree (but for the predeclared `xml:` one, which
-/// does not come from the input).
+/// does not come from the input): each shared copy once, however many elements use it.
 fn ns_bytes(el: &Element) -> usize {
-    el.ns.len()
-        + el.attrs
-            .iter()
-            .filter(|a| a.ns != XML_NS)
-            .map(|a| a.ns.len())
-            .sum::<usize>()
-        + el.children
-            .iter()
-            .map(|c| match c {
-                Node::Element(e) => ns_bytes(e),
-                Node::Text(_) => 0,
-            })
-            .sum::<usize>()
+    fn walk(el: &Element, seen: &mut HashSet<*const u8>, held: &mut usize) {
+        let uris = std::iter::once(&el.ns).chain(el.attrs.iter().map(|a| &a.ns));
+        for ns in uris.filter(|ns| &***ns != XML_NS) {
+            if seen.insert(ns.as_ptr()) {
+                *held += ns.len();
+            }
+        }
+        for c in &el.children {
+            if let Node::Element(e) = c {
+                walk(e, seen, held);
+            }
+        }
+    }
+    let mut held = 0;
+    walk(el, &mut HashSet::new(), &mut held);
+    held
 }
 
 /// Parses, and checks the invariants every outcome must keep.
@@ -860,7 +871,7 @@ proptest! {
         let tree = response_tree(&r.body)?;
         let mut got: Vec<(String, String)> = propstats(&tree)
             .into_iter()
-            .flat_map(|(_, props)| props.into_iter().map(|p| (p.ns, p.name)))
+            .flat_map(|(_, props)| props.into_iter().map(|p| (p.ns.to_string(), p.name)))
             .collect();
         let mut want: Vec<(String, String)> = names.into_iter().map(|(n, _)| n).collect();
         got.sort();
@@ -1027,8 +1038,7 @@ proptest! {
 
 // ------------------------------------------------------------------------------ bugs found
 //
-// Kept as failing regression tests; run them with `cargo test -p amtsbote-dav --test
-// xml_props -- --ignored`. Each stops being ignored once the bug is fixed.
+// Regression tests for the bugs these properties found, fixed since.
 
 proptest! {
     #![proptest_config(config())]
@@ -1036,8 +1046,6 @@ proptest! {
     /// What the reader keeps must stay proportional to the input, namespace URIs included:
     /// one namespace declared on the root, used by many children.
     #[test]
-    #[ignore = "bug: xml::parse copies the namespace URI into every element and attribute, so \
-                the URI bytes held grow with URI length × element count (see the test below)"]
     fn namespace_copies_stay_proportional_to_the_input(
         uri in re("urn:[a-z]{1,60}"),
         children in 0usize..100,
@@ -1061,8 +1069,6 @@ proptest! {
 /// hold 1 MB of namespace copies, and PROPFIND answer it with 1 MB; scaled to the 1 MiB body
 /// limit (a 512 KiB URI and 131,072 `<a/>`) that is 64 GiB.
 #[test]
-#[ignore = "bug: xml::parse copies the namespace URI into every element (Element::ns: String), \
-            an allocation of URI length × element count from one request body"]
 fn namespace_copies_regression() {
     let uri = format!("urn:{}", "x".repeat(1000));
     let body = format!(
@@ -1093,19 +1099,21 @@ fn namespace_copies_regression() {
 /// kept unexpanded, so it is another namespace than `urn:a&#38;b` and than the one a client
 /// means, and PROPFIND answers with `urn:a&amp;amp;b`: the property name does not round-trip.
 #[test]
-#[ignore = "bug: xml::parse takes namespace URIs from quick-xml's raw (unescaped) declaration \
-            value; `xmlns=\"urn:a&amp;b\"` becomes the namespace `urn:a&amp;b`, not `urn:a&b`"]
 fn escaped_namespace_uri_regression() {
     let root = parse_body(br#"<p xmlns="urn:a&amp;b"/>"#)
         .expect("valid")
         .expect("root");
-    assert_eq!(root.ns, "urn:a&b");
+    assert_eq!(&*root.ns, "urn:a&b");
+    let root = parse_body(br#"<D:propfind xmlns:D="&#x44;AV:"><D:prop/></D:propfind>"#)
+        .expect("valid")
+        .expect("root");
+    assert!(root.is("DAV:", "propfind"), "{root:?}");
     let body =
         r#"<D:propfind xmlns:D="DAV:"><D:prop><x xmlns="urn:a&#38;b"/></D:prop></D:propfind>"#;
     let r = common::shared().files("PROPFIND", "/", &[("depth", "0")], body);
     let names: Vec<(String, String)> = propstats(&parse_body(&r.body).expect("xml").expect("root"))
         .into_iter()
-        .flat_map(|(_, props)| props.into_iter().map(|p| (p.ns, p.name)))
+        .flat_map(|(_, props)| props.into_iter().map(|p| (p.ns.to_string(), p.name)))
         .collect();
     assert_eq!(
         names,
@@ -1119,8 +1127,6 @@ fn escaped_namespace_uri_regression() {
 /// newline (`&#9;`, `&#10;`) in an attribute value, comes back with those written raw, which
 /// XML reads as a newline and as spaces: the stored value changes on the way out.
 #[test]
-#[ignore = "bug: xml::write::escape leaves CR in text and TAB/LF/CR in attribute values raw, \
-            so XML end-of-line and attribute-value normalisation change dead property values"]
 fn dead_property_whitespace_regression() {
     let dav = common::shared();
     let path = format!("/{}", common::unique("ws"));
@@ -1139,10 +1145,10 @@ fn dead_property_whitespace_regression() {
     let want = vec![
         Node::Text("a\rb".to_owned()),
         Node::Element(Element {
-            ns: "urn:x".to_owned(),
+            ns: "urn:x".into(),
             name: "y".to_owned(),
             attrs: vec![Attr {
-                ns: String::new(),
+                ns: "".into(),
                 name: "a".to_owned(),
                 value: "1\t2\n3".to_owned(),
             }],

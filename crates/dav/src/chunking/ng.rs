@@ -15,7 +15,7 @@ use crate::methods::propfind::{finite_depth_required, propstat};
 use crate::methods::{require_parent, resolve, write_preconditions, xml_response};
 use crate::path::DavPath;
 use crate::time::http_date;
-use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, escape};
+use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, PropList, escape};
 
 use super::{assemble_into, check_name, check_total, file_order, store_chunk};
 
@@ -32,8 +32,12 @@ fn no_session() -> DavError {
 
 pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Response, DavError> {
     let segs: Vec<&str> = ctx.path.segments().collect();
-    for s in &segs {
-        if *s != ".file" {
+    // `.file` stands for the assembled file, so it is special only right below a session
+    // (`{session}/.file`); anywhere else, a session called `.file` included, it is a name like
+    // any other, refused for its leading dot.
+    for (i, s) in segs.iter().enumerate() {
+        let assembly_target = segs.len() == 2 && i == 1 && *s == ".file";
+        if !assembly_target {
             check_name(s)?;
         }
     }
@@ -205,7 +209,7 @@ fn response(href: &str, props: &str) -> String {
     let mut out = String::from("<d:response><d:href>");
     out.push_str(&escape(href));
     out.push_str("</d:href>");
-    propstat(&mut out, props, StatusCode::OK);
+    propstat(&mut out, &PropList::from_xml(props), StatusCode::OK);
     out.push_str("</d:response>");
     out
 }

@@ -35,17 +35,47 @@ pub(crate) fn parse_name(path: &DavPath) -> Option<(DavPath, String, u64, u64)> 
     let base = &name[..pos];
     let mut parts = name[pos + "-chunking-".len()..].split('-');
     let transfer = parts.next()?;
-    let count: u64 = parts.next()?.parse().ok()?;
-    let index: u64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some()
-        || base.is_empty()
-        || transfer.is_empty()
-        || !transfer.bytes().all(|b| b.is_ascii_digit())
-    {
+    let count = decimal(parts.next()?)?;
+    let index = decimal(parts.next()?)?;
+    if parts.next().is_some() || base.is_empty() || !is_digits(transfer) {
         return None;
     }
     let target = path.parent()?.join(base).ok()?;
     Some((target, transfer.to_owned(), count, index))
+}
+
+/// A number in the documented form: ASCII digits only. (`str::parse` also takes a leading `+`,
+/// which would make a name that is no chunk name refused instead of stored.)
+fn decimal(s: &str) -> Option<u64> {
+    is_digits(s).then(|| s.parse().ok()).flatten()
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The backend's session key for a v1 transfer: per target file, because the transfer id is
+/// only the client's random number and two files may share one; and starting with a dot, which
+/// chunking NG refuses in a session name ([`super::check_name`]), so that an NG client can never
+/// name, fill or complete a v1 session, nor a v1 upload an NG one.
+pub(crate) fn session_key(chunk: &ChunkRequest) -> String {
+    format!(
+        ".v1-{}-{}-{:032x}",
+        chunk.transfer,
+        chunk.count,
+        fnv1a_128(chunk.target.as_str().as_bytes())
+    )
+}
+
+/// FNV-1a, 128 bits: stable across builds and Rust versions (sessions outlive a restart), which
+/// `std`'s hasher does not promise. Not collision-resistant against a chosen input, and need not
+/// be: sessions are per principal, so only a user's own uploads could be made to collide.
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    bytes
+        .iter()
+        .fold(OFFSET, |h, b| (h ^ u128::from(*b)).wrapping_mul(PRIME))
 }
 
 pub(crate) fn parse_request<B: DavBackend>(ctx: &Ctx<B>) -> Result<Option<ChunkRequest>, DavError> {
@@ -75,7 +105,7 @@ pub(crate) async fn put_chunk<B: DavBackend>(
 ) -> Result<Response, DavError> {
     let expect = check_file_write(ctx, &chunk.target).await?;
 
-    let session = format!("v1-{}-{}", chunk.transfer, chunk.count);
+    let session = session_key(&chunk);
     let total = headers::oc_total_length(&ctx.headers)?;
     ctx.backend
         .upload_create(&ctx.principal, &session, total)
@@ -114,6 +144,47 @@ mod tests {
         );
         let p = DavPath::from_segments(["x-chunking-a-1-0"]).expect("path");
         assert!(parse_name(&p).is_none());
+        for plain in [
+            "a-chunking-0-+0-0",
+            "a-chunking-0-0-+0",
+            "a-chunking-+1-1-0",
+            "a-chunking-1--1-0",
+        ] {
+            let p = DavPath::from_segments([plain]).expect("path");
+            assert!(parse_name(&p).is_none(), "{plain}");
+        }
+        // The transfer id is compared, never computed with: any number of digits.
+        let long = "a-chunking-123456789012345678901234567890-2-1";
+        let p = DavPath::from_segments([long]).expect("path");
+        assert!(parse_name(&p).is_some());
+    }
+
+    #[test]
+    fn session_keys_are_per_target_and_outside_the_ng_names() {
+        let req = |path: &str| {
+            let (target, transfer, count, index) =
+                parse_name(&DavPath::from_segments(path.split('/')).expect("path")).expect("chunk");
+            ChunkRequest {
+                target,
+                transfer,
+                count,
+                index,
+            }
+        };
+        let a = session_key(&req("a/f-chunking-7-2-0"));
+        assert_eq!(
+            a,
+            session_key(&req("a/f-chunking-7-2-1")),
+            "one transfer, one key"
+        );
+        assert_ne!(a, session_key(&req("b/f-chunking-7-2-1")), "another folder");
+        assert_ne!(a, session_key(&req("a/g-chunking-7-2-1")), "another file");
+        assert_ne!(a, session_key(&req("a/f-chunking-7-3-1")), "another count");
+        assert!(
+            super::super::check_name(&a).is_err(),
+            "{a} is a valid NG session name"
+        );
+        assert!(a.len() < 255, "{a}");
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use crate::error::DavError;
 use crate::headers::{self, Depth};
 use crate::locks::live_locks;
 use crate::props::{Live, RenderCtx, render};
-use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, escape, named_element, status_line};
+use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, PropList, escape, status_line};
 use crate::xml::{DAV, Element, parse_body};
 
 use super::xml_response;
@@ -39,7 +39,7 @@ pub(crate) fn parse_request(root: Option<Element>) -> Result<Request, DavError> 
     }
     let names = |el: &Element| -> Vec<PropName> {
         el.elements()
-            .map(|p| PropName::new(p.ns.clone(), p.name.clone()))
+            .map(|p| PropName::new(&*p.ns, p.name.clone()))
             .collect()
     };
     for child in root.elements() {
@@ -234,37 +234,37 @@ pub(crate) fn render_response(
     out.push_str("<d:response><d:href>");
     out.push_str(&escape(href));
     out.push_str("</d:href>");
-    let mut found = String::new();
-    let mut missing = String::new();
+    let mut found = PropList::new();
+    let mut missing = PropList::new();
     match request {
         Request::PropName => {
             for live in Live::allprop() {
                 if render(*live, e, rc).is_some() {
                     let n = live.name();
-                    named_element(&mut found, &n.ns, &n.name, None);
+                    found.push(&n.ns, &n.name, None);
                 }
             }
             for d in &e.dead_props {
-                named_element(&mut found, &d.name.ns, &d.name.name, None);
+                found.push(&d.name.ns, &d.name.name, None);
             }
         }
         Request::AllProp { include } => {
             for live in Live::allprop() {
                 if let Some(v) = render(*live, e, rc) {
                     let n = live.name();
-                    named_element(&mut found, &n.ns, &n.name, Some(&v));
+                    found.push(&n.ns, &n.name, Some(&v));
                 }
             }
             for d in &e.dead_props {
                 if Live::lookup(&d.name).is_none() {
-                    named_element(&mut found, &d.name.ns, &d.name.name, Some(&d.value));
+                    found.push(&d.name.ns, &d.name.name, Some(&d.value));
                 }
             }
             for n in include {
                 if let Some(l) = Live::lookup(n).filter(|l| !Live::allprop().contains(l)) {
                     match render(l, e, rc) {
-                        Some(v) => named_element(&mut found, &n.ns, &n.name, Some(&v)),
-                        None => named_element(&mut missing, &n.ns, &n.name, None),
+                        Some(v) => found.push(&n.ns, &n.name, Some(&v)),
+                        None => missing.push(&n.ns, &n.name, None),
                     }
                 }
             }
@@ -280,8 +280,8 @@ pub(crate) fn render_response(
                         .map(|d| d.value.clone()),
                 };
                 match value {
-                    Some(v) => named_element(&mut found, &n.ns, &n.name, Some(&v)),
-                    None => named_element(&mut missing, &n.ns, &n.name, None),
+                    Some(v) => found.push(&n.ns, &n.name, Some(&v)),
+                    None => missing.push(&n.ns, &n.name, None),
                 }
             }
         }
@@ -295,10 +295,10 @@ pub(crate) fn render_response(
     out.push_str("</d:response>");
 }
 
-pub(crate) fn propstat(out: &mut String, props: &str, status: StatusCode) {
-    out.push_str("<d:propstat><d:prop>");
-    out.push_str(props);
-    out.push_str("</d:prop><d:status>");
+pub(crate) fn propstat(out: &mut String, props: &PropList, status: StatusCode) {
+    out.push_str("<d:propstat>");
+    props.write_to(out);
+    out.push_str("<d:status>");
     out.push_str(&status_line(status));
     out.push_str("</d:status></d:propstat>");
 }

@@ -17,7 +17,7 @@ use crate::headers::{self, parse_unix_time};
 use crate::locks::{Target, check_write};
 use crate::props::{is_ignored_on_patch, is_protected, is_settable_mtime};
 use crate::time::parse_http_date;
-use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, escape, fragment, named_element};
+use crate::xml::write::{MULTISTATUS_END, MULTISTATUS_START, PropList, escape, fragment};
 use crate::xml::{DAV, parse_body};
 
 use super::propfind::propstat;
@@ -51,7 +51,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
         };
         for prop in instr.elements().filter(|e| e.is(DAV, "prop")) {
             for p in prop.elements() {
-                let name = PropName::new(p.ns.clone(), p.name.clone());
+                let name = PropName::new(&*p.ns, p.name.clone());
                 let status = if is_ignored_on_patch(&name) {
                     None
                 } else if set && is_settable_mtime(&name) {
@@ -88,7 +88,7 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
             .proppatch(&ctx.principal, &ctx.path, patch)
             .await?;
     }
-    let mut groups: Vec<(StatusCode, String)> = Vec::new();
+    let mut groups: Vec<(StatusCode, PropList)> = Vec::new();
     for (name, status) in &results {
         let status = match status {
             Some(s) => *s,
@@ -98,11 +98,11 @@ pub(crate) async fn handle<B: DavBackend>(ctx: &Ctx<B>, body: Body) -> Result<Re
         let idx = match groups.iter().position(|(s, _)| *s == status) {
             Some(i) => i,
             None => {
-                groups.push((status, String::new()));
+                groups.push((status, PropList::new()));
                 groups.len() - 1
             }
         };
-        named_element(&mut groups[idx].1, &name.ns, &name.name, None);
+        groups[idx].1.push(&name.ns, &name.name, None);
     }
     let mut out = String::from(MULTISTATUS_START);
     out.push_str("<d:response><d:href>");

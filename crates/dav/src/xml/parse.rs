@@ -6,21 +6,40 @@
 //! the body size (413). Namespaces are resolved, so `<D:prop xmlns:D="DAV:">` and
 //! `<prop xmlns="DAV:">` are the same element: matching is on (namespace, local name), never on
 //! the prefix.
+//!
+//! A namespace URI is declared once and used by any number of elements, so the tree shares one
+//! copy of each URI per document (what it holds stays proportional to the body), and the total
+//! length of the namespace names it hands out is capped by [`MAX_NAMESPACE_BYTES`] (callers copy
+//! them into property names and answers).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use quick_xml::NsReader;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
+use quick_xml::name::{QName, ResolveResult};
 
 use crate::error::DavError;
 
 /// Deepest element nesting accepted in a request body. Real clients stay below 8; litmus below 6.
 pub const MAX_DEPTH: usize = 32;
 
+/// Most bytes of namespace names (each element's and attribute's URI, counted every time it is
+/// used) one document may carry. Real bodies use a few short URIs and stay far below; the cap is
+/// there because property names and answers copy the URI per element: without it, a 1 MiB body
+/// declaring a 512 KiB URI once and using it in 100,000 empty elements would become gigabytes.
+pub const MAX_NAMESPACE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The predeclared `xml:` namespace.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
 /// An element with its namespace resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
-    /// Namespace URI; empty when the element is in no namespace.
-    pub ns: String,
+    /// Namespace URI; empty when the element is in no namespace. Shared by all elements and
+    /// attributes of a document that are in the same namespace.
+    pub ns: Arc<str>,
     pub name: String,
     pub attrs: Vec<Attr>,
     pub children: Vec<Node>,
@@ -29,7 +48,7 @@ pub struct Element {
 /// An attribute other than a namespace declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
-    pub ns: String,
+    pub ns: Arc<str>,
     pub name: String,
     pub value: String,
 }
@@ -42,7 +61,7 @@ pub enum Node {
 
 impl Element {
     pub fn is(&self, ns: &str, name: &str) -> bool {
-        self.ns == ns && self.name == name
+        &*self.ns == ns && self.name == name
     }
 
     /// Child elements, skipping text (clients put stray text in odd places, client-protocol §2.1).
@@ -70,6 +89,63 @@ impl Element {
     }
 }
 
+/// The namespace URIs of one document, each held once.
+#[derive(Default)]
+struct Namespaces {
+    /// By the declaration's value as written (quick-xml resolves to that), so that each spelling
+    /// is unescaped once.
+    by_raw: HashMap<Box<str>, Arc<str>>,
+    /// By the unescaped URI, so that `DAV:` and `&#x44;AV:` share one copy too.
+    uris: HashSet<Arc<str>>,
+    /// Namespace bytes handed out so far, counted per use (see [`MAX_NAMESPACE_BYTES`]).
+    used: usize,
+}
+
+impl Namespaces {
+    /// The shared URI for a namespace quick-xml resolved to `raw`, the declaration value as it
+    /// stands in the document (entity and character references not yet expanded).
+    fn get(&mut self, raw: &str) -> Result<Arc<str>, DavError> {
+        let ns = match self.by_raw.get(raw) {
+            Some(ns) => Arc::clone(ns),
+            None => {
+                let ns = self.intern(&unescape_uri(raw)?);
+                self.by_raw.insert(raw.into(), Arc::clone(&ns));
+                ns
+            }
+        };
+        self.used += ns.len();
+        if self.used > MAX_NAMESPACE_BYTES {
+            return Err(bad("zu viele oder zu lange Namensraum-Angaben"));
+        }
+        Ok(ns)
+    }
+
+    fn intern(&mut self, uri: &str) -> Arc<str> {
+        if let Some(ns) = self.uris.get(uri) {
+            return Arc::clone(ns);
+        }
+        let ns: Arc<str> = Arc::from(uri);
+        self.uris.insert(Arc::clone(&ns));
+        ns
+    }
+
+    fn none(&mut self) -> Arc<str> {
+        self.intern("")
+    }
+}
+
+/// A declaration's value is an attribute value like any other: references are expanded and
+/// whitespace normalised the same way.
+fn unescape_uri(raw: &str) -> Result<String, DavError> {
+    let attr = Attribute {
+        key: QName("xmlns"),
+        value: raw.into(),
+    };
+    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        .map(|v| v.into_owned())
+        .map_err(|e| bad(&e.to_string()))
+}
+
 fn bad(msg: &str) -> DavError {
     DavError::bad_request(format!("Ungültiger XML-Inhalt: {msg}"))
 }
@@ -87,18 +163,22 @@ pub fn parse_body(body: &[u8]) -> Result<Option<Element>, DavError> {
         cfg.check_end_names = true;
         cfg.expand_empty_elements = false;
     }
+    let mut namespaces = Namespaces::default();
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
         let (resolved, event) = reader
             .read_resolved_event()
             .map_err(|e| bad(&e.to_string()))?;
+        // Only start tags keep a namespace; text is most events and need not look one up.
+        let is_start = matches!(event, Event::Start(_) | Event::Empty(_));
         let ns = match resolved {
-            ResolveResult::Bound(ns) => Some(ns.as_ref().to_owned()),
-            ResolveResult::Unbound => Some(String::new()),
             ResolveResult::Unknown(prefix) => {
                 return Err(bad(&format!("unbekanntes Präfix {prefix}")));
             }
+            _ if !is_start => None,
+            ResolveResult::Bound(ns) => Some(namespaces.get(ns.as_ref())?),
+            ResolveResult::Unbound => Some(namespaces.none()),
         };
         match event {
             Event::DocType(_) => {
@@ -109,14 +189,16 @@ pub fn parse_body(body: &[u8]) -> Result<Option<Element>, DavError> {
                 return Err(bad("mehr als ein Wurzelelement"));
             }
             Event::Start(start) => {
-                let el = element(&reader, &start, ns.unwrap_or_default())?;
+                let ns = ns.unwrap_or_else(|| namespaces.none());
+                let el = element(&reader, &mut namespaces, &start, ns)?;
                 stack.push(el);
                 if stack.len() > MAX_DEPTH {
                     return Err(bad("zu tief verschachtelt"));
                 }
             }
             Event::Empty(start) => {
-                let el = element(&reader, &start, ns.unwrap_or_default())?;
+                let ns = ns.unwrap_or_else(|| namespaces.none());
+                let el = element(&reader, &mut namespaces, &start, ns)?;
                 if stack.len() + 1 > MAX_DEPTH {
                     return Err(bad("zu tief verschachtelt"));
                 }
@@ -177,8 +259,9 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), DavError> {
 
 fn element(
     reader: &NsReader<&[u8]>,
+    namespaces: &mut Namespaces,
     start: &BytesStart<'_>,
-    ns: String,
+    ns: Arc<str>,
 ) -> Result<Element, DavError> {
     let name = start.local_name().into_inner().to_owned();
     let mut attrs = Vec::new();
@@ -198,15 +281,12 @@ fn element(
         }
         let (resolved, local) = reader.resolver().resolve_attribute(key);
         let ans = match resolved {
-            ResolveResult::Bound(n) => n.as_ref().to_owned(),
-            ResolveResult::Unbound => String::new(),
+            ResolveResult::Bound(n) => namespaces.get(n.as_ref())?,
+            ResolveResult::Unbound => namespaces.none(),
+            // `xml:` is predeclared by the XML spec.
+            ResolveResult::Unknown(p) if p == "xml" => namespaces.get(XML_NS)?,
             ResolveResult::Unknown(p) => {
-                // `xml:` is predeclared by the XML spec.
-                if p == "xml" {
-                    "http://www.w3.org/XML/1998/namespace".to_owned()
-                } else {
-                    return Err(bad(&format!("unbekanntes Präfix {p}")));
-                }
+                return Err(bad(&format!("unbekanntes Präfix {p}")));
             }
         };
         attrs.push(Attr {
@@ -266,6 +346,28 @@ mod tests {
         assert!(parse(&deep).is_err());
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn namespaces_are_shared_and_unescaped() {
+        let e = parse(r#"<D:propfind xmlns:D="&#x44;AV:"><prop xmlns="DAV:" xmlns:q="urn:a&amp;b" q:x="1"/></D:propfind>"#)
+            .expect("ok");
+        assert!(e.is("DAV:", "propfind"));
+        let prop = e.child("DAV:", "prop").expect("prop");
+        // One copy per URI and document, however it is spelled.
+        assert!(Arc::ptr_eq(&e.ns, &prop.ns));
+        assert_eq!(&*prop.attrs[0].ns, "urn:a&b");
+    }
+
+    #[test]
+    fn namespace_bytes_are_capped() {
+        let uri = format!("urn:{}", "x".repeat(64 * 1024));
+        let n = MAX_NAMESPACE_BYTES / uri.len() + 1;
+        let body = format!("<r xmlns=\"{uri}\">{}</r>", "<a/>".repeat(n));
+        let e = parse(&body).expect_err("over the cap");
+        assert_eq!(e.status(), 400);
+        let body = format!("<r xmlns=\"{uri}\">{}</r>", "<a/>".repeat(n - 2));
+        assert!(parse(&body).is_ok());
     }
 
     #[test]
