@@ -4,10 +4,11 @@
 #
 #   bench/davbench.sh [RUNS]          # default 3 runs per server
 #   TESTS=small bench/davbench.sh 5   # only some of davbench.py's tests (comma-separated)
-#   SERVERS=amtsbote,amtsbote-nochain TESTS=small bench/davbench.sh 5
+#   INTERLEAVE=1 SERVERS=amtsbote,amtsbote-nochain TESTS=small bench/davbench.sh 9
 #                                     # only some servers: nginx, apache, amtsbote, and
 #                                     # amtsbote-nochain (audit.chain = false, a second
-#                                     # instance: what the audit chain costs, same run)
+#                                     # instance: what the audit chain costs, same run;
+#                                     # INTERLEAVE=1 runs the servers in turn, run by run)
 #   BENCH_ROOT=/mnt/bench bench/davbench.sh  # the servers' data on another file system, e.g. a
 #     fresh ext4: truncate -s 8G /var/tmp/bench.img && mkfs.ext4 -q -F /var/tmp/bench.img &&
 #     mkdir -p /mnt/bench && mount -o loop /var/tmp/bench.img /mnt/bench
@@ -50,10 +51,12 @@ mkdir -p "$OUT_DIR" "$WORK"/{nginx/logs,apache,data/nginx,data/nginx-tmp,data/ap
 : >"$OUT"
 chown -R www-data:www-data "$WORK/data" "$WORK/nginx" "$WORK/apache" 2>/dev/null || true
 chmod 755 "$WORK"
-htpasswd -bc "$WORK/htpasswd" bench bench >/dev/null 2>&1
-for f in nginx-dav.conf apache2.conf; do
-  sed "s#BENCH_DIR#$WORK#g" "$CONFIGS/$f" >"$WORK/$f"
-done
+if has nginx || has apache; then
+  htpasswd -bc "$WORK/htpasswd" bench bench >/dev/null 2>&1
+  for f in nginx-dav.conf apache2.conf; do
+    sed "s#BENCH_DIR#$WORK#g" "$CONFIGS/$f" >"$WORK/$f"
+  done
+fi
 
 (cd "$ROOT" && cargo build --release -q -p amtsbote)
 
@@ -92,18 +95,37 @@ run() { # name url user password pid
   echo "== $1" >&2
   python3 "$HARNESS" --url "$2" --user "$3" --password "$4" --name "$1" --pid "$5" --runs "$RUNS" --tests "$TESTS" >>"$OUT"
 }
-has nginx && run nginx http://127.0.0.1:19082/dav/ bench bench "$(cat "$WORK/nginx/nginx.pid")"
-has apache && run apache http://127.0.0.1:19081/dav/ bench bench "$(cat "$WORK/apache/apache2.pid")"
-has amtsbote && run amtsbote http://127.0.0.1:19086/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$AMTSBOTE_PID"
-has amtsbote-nochain && run amtsbote-nochain http://127.0.0.1:19087/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$NOCHAIN_PID"
+all_servers() {
+  has nginx && run nginx http://127.0.0.1:19082/dav/ bench bench "$(cat "$WORK/nginx/nginx.pid")"
+  has apache && run apache http://127.0.0.1:19081/dav/ bench bench "$(cat "$WORK/apache/apache2.pid")"
+  has amtsbote && run amtsbote http://127.0.0.1:19086/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$AMTSBOTE_PID"
+  has amtsbote-nochain && run amtsbote-nochain http://127.0.0.1:19087/remote.php/dav/files/bench/an_KVBbg/ bench "$PW" "$NOCHAIN_PID"
+  return 0
+}
+if [ "${INTERLEAVE:-0}" = 1 ]; then
+  # One run of each server in turn, RUNS times: drift of the machine (the disk's
+  # write-back, other load) then falls on all servers alike instead of on the last one.
+  ALL_RUNS=$RUNS
+  RUNS=1
+  for _ in $(seq "$ALL_RUNS"); do all_servers; done
+else
+  all_servers
+fi
 
 python3 - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+import statistics
 med = {}
+runs = {}
 for r in rows:
     if r.get("stat") == "median":
         med[(r["server"], r["test"])] = r
+    elif "run" in r:
+        runs.setdefault((r["server"], r["test"]), []).append(r)
+# The median of every single run, also across interleaved invocations.
+for key, rs in runs.items():
+    med[key] = {"value": statistics.median(x["value"] for x in rs), "unit": rs[0].get("unit", "")}
 names = sorted({n for n, _ in med})
 tests = sorted({t for _, t in med})
 print("| test | " + " | ".join(names) + " |")

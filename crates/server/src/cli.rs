@@ -776,7 +776,7 @@ async fn team(app: &App, actor: &amtsbote_core::Actor, cmd: TeamCmd) -> anyhow::
             println!("team {name} no longer looks after member {member}");
         }
         TeamCmd::List => {
-            for t in app.teams(&actor).await? {
+            for t in app.teams(actor).await? {
                 println!("{}", t.name);
             }
         }

@@ -136,6 +136,7 @@ err-scanner-unavailable = Die Virenprüfung ist derzeit nicht erreichbar. Die Da
 err-login-failed = Die Anmeldung ist fehlgeschlagen. Bitte prüfen Sie Benutzername und Passwort.
 err-disk-full = Der Speicher des Servers ist voll. Die Datei wurde nicht gespeichert. Bitte informieren Sie die Servicestelle.
 err-internal = Es ist ein unerwarteter Fehler aufgetreten. Bitte versuchen Sie es später erneut.
+err-incident = Vorgangsnummer: { $number }. Bitte nennen Sie diese Nummer, wenn Sie sich an Ihre Ansprechpersonen wenden.
 err-csrf = Das Formular ist abgelaufen oder ungültig. Bitte laden Sie die Seite neu und versuchen Sie es erneut.
 err-name-empty = Bitte geben Sie einen Namen an.
 err-name-dot = Die Namen „.“ und „..“ sind nicht zulässig.

@@ -136,6 +136,7 @@ err-scanner-unavailable = The virus scanner is currently unavailable. The file h
 err-login-failed = Sign-in failed. Please check your user name and password.
 err-disk-full = The server's storage is full. The file has not been stored. Please inform the service staff.
 err-internal = An unexpected error occurred. Please try again later.
+err-incident = Incident number: { $number }. Please quote it when you contact us.
 err-csrf = The form has expired or is not valid. Please reload the page and try again.
 err-name-empty = Please enter a name.
 err-name-dot = The names "." and ".." are not allowed.

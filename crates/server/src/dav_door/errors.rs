@@ -16,10 +16,19 @@ pub fn to_dav(e: Error) -> DavError {
         ErrorKind::Infected => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         kind => status_for(kind),
     };
-    if status.is_server_error() {
+    let mut message = describe(Lang::De, &e);
+    if e.kind() == ErrorKind::Internal {
+        // The number in the log line and in the client's message; no detail leaves.
+        let number = crate::web::errors::incident_number();
+        tracing::error!(incident = %number, error = %e, "WebDAV request failed");
+        message = format!(
+            "{message} {}",
+            Lang::De.ta("err-incident", &[("number", number)])
+        );
+    } else if status.is_server_error() {
         tracing::error!(error = %e, "WebDAV request failed");
     }
-    let mut err = DavError::new(status, describe(Lang::De, &e));
+    let mut err = DavError::new(status, message);
     if let Some(secs) = e.retry_after() {
         err = err.with_header(axum::http::header::RETRY_AFTER, secs.into());
     }

@@ -3,14 +3,13 @@
 //! carries a new activation code, so the PDF can be downloaded only as it is made.
 
 use amtsbote_core::Error;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::admin::admin_form_for;
-use super::auth::{AdminUser, CsrfForm, CurrentUser};
+use super::auth::{AdminUser, CurrentUser};
 use super::errors::{IdPath, WebError, render};
 use super::views::{ActivationPage, ActivationRow};
 
@@ -38,6 +37,7 @@ fn letter_error(user: &CurrentUser, e: Error) -> WebError {
             retry_after: None,
             ctx: Some(Box::new(user.ctx.clone())),
             lang: user.lang(),
+            incident: None,
         },
         e => user.err(e),
     }
@@ -47,9 +47,8 @@ pub async fn one(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    let aid = admin_form_for(&user, &f.csrf, &account)?;
+    let aid = admin_form_for(&user, &account)?;
     let issued = st
         .app
         .issue_access_letters(&user.actor, &[aid])
@@ -102,9 +101,7 @@ pub async fn list(
 pub async fn batch(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let ids: Vec<i64> = st
         .app
         .unactivated_accounts(&user.actor)

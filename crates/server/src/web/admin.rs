@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{AdminUser, CsrfForm, CurrentUser};
+use super::auth::{AdminUser, CurrentUser};
 use super::errors::{IdPath, WebError, render, status_for};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{
@@ -39,12 +39,7 @@ fn id(user: &CurrentUser, raw: &str) -> Result<i64, WebError> {
 
 /// The record an admin form acts on: its id from the path (the [`AdminUser`] extractor
 /// has let only admins through, the CSRF layer only the session's own forms).
-pub(super) fn admin_form_for(
-    user: &CurrentUser,
-    csrf: &str,
-    raw_id: &str,
-) -> Result<i64, WebError> {
-    user.check_csrf(csrf)?;
+pub(super) fn admin_form_for(user: &CurrentUser, raw_id: &str) -> Result<i64, WebError> {
     id(user, raw_id)
 }
 
@@ -203,7 +198,6 @@ pub async fn member_create(
     AdminUser(user): AdminUser,
     Form(f): Form<MemberForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let users = match member_users_of(&f.users) {
         Ok(u) => u,
         Err(line) => {
@@ -269,7 +263,6 @@ pub async fn member_update(
     IdPath(member): IdPath<String>,
     Form(f): Form<MemberForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let mid = id(&user, &member)?;
     match st
         .app
@@ -292,8 +285,6 @@ pub async fn member_update(
 #[derive(Deserialize)]
 pub struct AssignForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     login: String,
     #[serde(default)]
     assign: String,
@@ -305,7 +296,6 @@ pub async fn member_assign(
     IdPath(member): IdPath<String>,
     Form(f): Form<AssignForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let mid = id(&user, &member)?;
     let m = st
         .app
@@ -347,8 +337,6 @@ pub async fn accounts(
 
 #[derive(Deserialize, Default)]
 pub struct AccountForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     login: String,
     #[serde(default)]
@@ -455,7 +443,6 @@ pub async fn account_create(
     AdminUser(user): AdminUser,
     Form(f): Form<AccountForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let lang = user.lang();
     let kind = match f.kind.as_str() {
         "admin" => Ok(AccountKind::Staff(StaffRole::Admin)),
@@ -525,7 +512,6 @@ pub async fn account_edit_form(
         .await
         .map_err(|e| user.err(e))?;
     let f = AccountForm {
-        csrf: String::new(),
         login: a.login.clone(),
         display_name: a.display_name.clone(),
         email: a.email.clone(),
@@ -546,7 +532,6 @@ pub async fn account_update(
     IdPath(account): IdPath<String>,
     Form(f): Form<AccountForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let aid = id(&user, &account)?;
     let upd = AccountUpdate {
         display_name: f.display_name.clone(),
@@ -570,9 +555,7 @@ pub async fn account_reset(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let aid = id(&user, &account)?;
     let a = st
         .app

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{CsrfForm, CurrentUser};
+use super::auth::CurrentUser;
 use super::errors::{IdPath, WebError, render, status_for};
 use super::home::{NoticeQuery, notice_text};
 use super::views::AppPasswordsPage;
@@ -57,8 +57,6 @@ pub async fn list(
 #[derive(Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     label: String,
 }
 
@@ -67,7 +65,6 @@ pub async fn create(
     user: CurrentUser,
     Form(f): Form<CreateForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     match st.app.create_app_password(&user.account, &f.label).await {
         // Shown on this response only; it is stored hashed and cannot be shown again.
         Ok((pw, token)) => render(page(&st, &user, Some((pw.label, token)), None, None).await?),
@@ -93,9 +90,7 @@ pub async fn revoke(
     State(st): State<AppState>,
     user: CurrentUser,
     IdPath(id): IdPath<String>,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let id = id.parse::<i64>().map_err(|_| user.err(Error::NotFound))?;
     st.app
         .revoke_app_password(&user.account, id)

@@ -43,15 +43,6 @@ pub struct CurrentUser {
 pub const SECOND_FACTOR_PATH: &str = "/login/second-factor";
 
 impl CurrentUser {
-    /// Rejects a form whose CSRF token is not this session's.
-    pub fn check_csrf(&self, token: &str) -> Result<(), WebError> {
-        if ct_eq(token, &self.csrf) {
-            Ok(())
-        } else {
-            Err(WebError::csrf(&self.ctx))
-        }
-    }
-
     pub fn ctx(&self, title: impl Into<String>) -> Ctx {
         let mut c = self.ctx.clone();
         c.title = title.into();
@@ -473,18 +464,7 @@ pub async fn login(
     r
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
-pub async fn logout(
-    State(st): State<AppState>,
-    user: CurrentUser,
-    Form(f): Form<CsrfForm>,
-) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
+pub async fn logout(State(st): State<AppState>, user: CurrentUser) -> Result<Response, WebError> {
     st.app
         .end_session(&user.token, &user.account, user.ip.clone())
         .await
@@ -524,8 +504,6 @@ pub async fn password_form(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     current: String,
     #[serde(default)]
     new: String,
@@ -540,7 +518,6 @@ pub async fn change_password(
     user: CurrentUser,
     Form(f): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let lang = user.lang();
     let next = local_path(Some(f.next.clone())).unwrap_or_default();
     let page = |key: &str, status: StatusCode| -> Result<Response, WebError> {

@@ -46,6 +46,21 @@ pub struct WebError {
     pub retry_after: Option<u64>,
     pub ctx: Option<Box<Ctx>>,
     pub lang: Lang,
+    /// For a failure of ours: the number the log line carries, shown on the page so that
+    /// the service desk finds the one line without the user seeing any detail.
+    pub incident: Option<String>,
+}
+
+/// A new incident number: short enough to read out on the phone, random so that it
+/// tells nothing about the server.
+pub fn incident_number() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    let code: String = (0..8)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    format!("{}-{}", &code[..4], &code[4..])
 }
 
 /// The user's text for a core error, with its arguments.
@@ -70,9 +85,11 @@ fn message_args(lang: Lang, e: &Error) -> Vec<(&'static str, String)> {
 impl WebError {
     pub fn from_core(e: Error, ctx: &Ctx) -> Self {
         let kind = e.kind();
-        if kind == ErrorKind::Internal {
-            tracing::error!(error = %e, "request failed");
-        }
+        let incident = (kind == ErrorKind::Internal).then(|| {
+            let number = incident_number();
+            tracing::error!(incident = %number, error = %e, "request failed");
+            number
+        });
         Self {
             status: status_for(kind),
             key: e.message_key(),
@@ -80,6 +97,7 @@ impl WebError {
             retry_after: e.retry_after(),
             ctx: Some(Box::new(ctx.clone())),
             lang: ctx.lang,
+            incident,
         }
     }
     pub fn csrf(ctx: &Ctx) -> Self {
@@ -90,10 +108,12 @@ impl WebError {
             retry_after: None,
             ctx: Some(Box::new(ctx.clone())),
             lang: ctx.lang,
+            incident: None,
         }
     }
     pub fn internal(lang: Lang, e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "request failed");
+        let number = incident_number();
+        tracing::error!(incident = %number, error = %e, "request failed");
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             key: "err-internal",
@@ -101,6 +121,7 @@ impl WebError {
             retry_after: None,
             ctx: None,
             lang,
+            incident: Some(number),
         }
     }
 }
@@ -118,9 +139,14 @@ impl IntoResponse for WebError {
         });
         c.notice = None;
         let message = self.lang.ta(self.key, &self.args);
+        let incident = self
+            .incident
+            .as_ref()
+            .map(|n| self.lang.ta("err-incident", &[("number", n.clone())]));
         let page = ErrorPage {
             message: message.clone(),
             status: self.status.as_u16(),
+            incident,
             c,
         };
         let mut response = match page.render() {
@@ -175,6 +201,7 @@ fn not_found_page(st: &super::AppState, headers: &HeaderMap) -> Response {
         retry_after: None,
         ctx: Some(Box::new(ctx)),
         lang,
+        incident: None,
     }
     .into_response()
 }

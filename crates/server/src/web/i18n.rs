@@ -218,6 +218,9 @@ mod tests {
             ("when", "x".to_string()),
             ("hour", "x".to_string()),
             ("line", "x".to_string()),
+            ("epoch", "x".to_string()),
+            ("time", "x".to_string()),
+            ("number", "x".to_string()),
         ];
         for k in &kd {
             assert_ne!(Lang::De.ta(k, &args), *k, "{k} does not resolve in de");

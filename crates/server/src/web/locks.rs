@@ -50,8 +50,6 @@ pub async fn list(
 #[derive(Deserialize)]
 pub struct UnlockForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     subject: String,
 }
 
@@ -60,7 +58,6 @@ pub async fn unlock(
     AdminUser(user): AdminUser,
     Form(f): Form<UnlockForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     st.app
         .unlock(&user.actor, &f.subject, user.ip.clone())
         .await

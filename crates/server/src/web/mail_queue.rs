@@ -2,13 +2,12 @@
 //! with their error, which an admin can send again. Everyone else gets 404.
 
 use amtsbote_core::notify::deliver::MailRow;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
 use super::admin::{admin_form_for, member_labels};
-use super::auth::{AdminUser, CsrfForm};
+use super::auth::AdminUser;
 use super::errors::{IdPath, WebError, render};
 use super::home::{NoticeQuery, notice_text};
 use super::views::{MailQueuePage, MailQueueRow};
@@ -69,9 +68,8 @@ pub async fn retry(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
     IdPath(id): IdPath<String>,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    let id = admin_form_for(&user, &f.csrf, &id)?;
+    let id = admin_form_for(&user, &id)?;
     st.app
         .retry_mail(&user.actor, id, user.ip.clone())
         .await
@@ -82,9 +80,7 @@ pub async fn retry(
 pub async fn retry_all(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     st.app
         .retry_all_mails(&user.actor, user.ip.clone())
         .await

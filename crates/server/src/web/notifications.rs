@@ -114,8 +114,6 @@ pub async fn show(
 
 #[derive(Deserialize)]
 pub struct PrefsForm {
-    #[serde(default)]
-    csrf: String,
     /// "immediate" or "daily" (staff only).
     #[serde(default)]
     delivery: String,
@@ -128,7 +126,6 @@ pub async fn save(
     user: CurrentUser,
     Form(f): Form<PrefsForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let Some(lang) = MailLang::parse(&f.mail_lang) else {
         return invalid(&st, &user).await;
     };

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::admin::admin_form_for;
-use super::auth::{AdminUser, CsrfForm, CurrentUser, local_path, with_next};
+use super::auth::{AdminUser, CurrentUser, local_path, with_next};
 use super::cookies;
 use super::errors::{IdPath, WebError, describe, render};
 use super::home::{NoticeQuery, notice_text};
@@ -39,8 +39,6 @@ pub async fn form(user: CurrentUser, Query(q): Query<NextQuery>) -> Result<Respo
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     code: String,
     #[serde(default)]
     next: String,
@@ -53,7 +51,6 @@ pub async fn check(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     if !user.second_factor_pending {
         return Ok(Redirect::to("/").into_response());
     }
@@ -201,12 +198,7 @@ pub async fn security(
     render(security_page(&st, &user, None, None, notice).await?)
 }
 
-pub async fn start(
-    State(st): State<AppState>,
-    user: CurrentUser,
-    Form(f): Form<CsrfForm>,
-) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
+pub async fn start(State(st): State<AppState>, user: CurrentUser) -> Result<Response, WebError> {
     st.app
         .start_totp(&user.account)
         .await
@@ -245,7 +237,6 @@ pub async fn confirm(
     user: CurrentUser,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     match st
         .app
         .confirm_totp(&user.account, &f.code, user.ip.clone())
@@ -279,7 +270,6 @@ pub async fn renew_codes(
     user: CurrentUser,
     Form(f): Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     match st
         .app
         .renew_recovery_codes(&user.account, &f.code, user.ip.clone())
@@ -300,8 +290,6 @@ pub async fn renew_codes(
 #[derive(Deserialize)]
 pub struct DisableForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     password: String,
 }
 
@@ -310,7 +298,6 @@ pub async fn disable(
     user: CurrentUser,
     Form(f): Form<DisableForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     match st
         .app
         .disable_totp(&user.account, &f.password, user.ip.clone())
@@ -330,9 +317,8 @@ pub async fn admin_reset(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
-    Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    let aid = admin_form_for(&user, &f.csrf, &account)?;
+    let aid = admin_form_for(&user, &account)?;
     st.app
         .reset_second_factor(&user.actor, aid, user.ip.clone())
         .await

@@ -80,8 +80,6 @@ pub async fn list(
 
 #[derive(Deserialize)]
 pub struct EndForm {
-    #[serde(default)]
-    csrf: String,
     /// One session; empty: all but the current one.
     #[serde(default)]
     id: String,
@@ -92,7 +90,6 @@ pub async fn end(
     user: CurrentUser,
     Form(f): Form<EndForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
     let one = (!f.id.is_empty()).then_some(f.id.as_str());
     st.app
         .end_sessions(
@@ -112,9 +109,9 @@ pub async fn end_all_of(
     State(st): State<AppState>,
     AdminUser(user): AdminUser,
     IdPath(account): IdPath<String>,
-    Form(f): Form<EndForm>,
+    Form(_f): Form<EndForm>,
 ) -> Result<Response, WebError> {
-    let aid = admin_form_for(&user, &f.csrf, &account)?;
+    let aid = admin_form_for(&user, &account)?;
     st.app
         .account(&user.actor, aid)
         .await

@@ -221,6 +221,8 @@ pub struct ErrorPage {
     pub c: Ctx,
     pub message: String,
     pub status: u16,
+    /// "Vorgangsnummer …" for a failure of ours.
+    pub incident: Option<String>,
 }
 
 #[derive(Template)]

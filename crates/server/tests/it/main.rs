@@ -21,6 +21,7 @@ mod hostile;
 mod isolation;
 mod letters;
 mod lockout;
+mod log_secrets;
 mod mail;
 mod monitoring;
 mod notify;
