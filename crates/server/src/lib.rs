@@ -7,6 +7,7 @@ pub mod connections;
 pub mod dav_door;
 pub mod letters;
 pub mod monitoring;
+pub mod request_id;
 pub mod security_headers;
 pub mod startup;
 pub mod tls;

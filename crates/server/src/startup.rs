@@ -256,6 +256,7 @@ pub async fn start(cfg: &Config, app: App, listen: SocketAddr) -> anyhow::Result
     .layer(axum::middleware::map_request(
         crate::connections::body_timeout(Duration::from_secs(cfg.server.body_timeout_seconds)),
     ))
+    .layer(axum::middleware::from_fn(crate::request_id::layer))
     .into_make_service_with_connect_info::<SocketAddr>();
     let per_address =
         crate::connections::PerAddressLimit::new(cfg.server.max_connections_per_address);

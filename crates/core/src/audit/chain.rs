@@ -57,6 +57,10 @@ pub fn canonical(row: &AuditRow) -> String {
     m.insert("outcome", row.outcome.clone().into());
     m.insert("detail", row.detail.clone().into());
     m.insert("source_ip", row.source_ip.clone().into());
+    // Only when set: entries from before the column keep the encoding they were hashed in.
+    if let Some(r) = &row.request_id {
+        m.insert("request_id", r.clone().into());
+    }
     serde_json::to_string(&m).unwrap_or_default()
 }
 
@@ -84,7 +88,7 @@ pub(crate) struct CheckpointRow {
     pub note: String,
 }
 
-const ROW_COLUMNS: &str = "a.id, a.at, a.actor_kind, a.actor_id, a.actor_label, a.action, a.target, a.member_id, a.outcome, a.detail, a.source_ip";
+const ROW_COLUMNS: &str = "a.id, a.at, a.actor_kind, a.actor_id, a.actor_label, a.action, a.target, a.member_id, a.outcome, a.detail, a.source_ip, a.request_id";
 
 impl App {
     /// Links every committed, unlinked entry and closes an epoch when one is due.
@@ -316,6 +320,7 @@ mod tests {
             outcome: "success".into(),
             detail: "size=4096".into(),
             source_ip: None,
+            request_id: None,
         }
     }
 

@@ -45,6 +45,7 @@ struct LinkRow {
     outcome: Option<String>,
     detail: Option<String>,
     source_ip: Option<String>,
+    request_id: Option<String>,
 }
 
 impl LinkRow {
@@ -61,6 +62,7 @@ impl LinkRow {
             outcome: self.outcome.clone()?,
             detail: self.detail.clone()?,
             source_ip: self.source_ip.clone(),
+            request_id: self.request_id.clone(),
         })
     }
 }
@@ -100,7 +102,7 @@ impl App {
         self.chain_audit_fully(true).await?;
         let links: Vec<LinkRow> = self
             .db
-            .qa::<LinkRow>("SELECT c.seq, c.prev_hash, c.hash, a.id, a.at, a.actor_kind, a.actor_id, a.actor_label, a.action, a.target, a.member_id, a.outcome, a.detail, a.source_ip FROM audit_chain c LEFT JOIN audit_log a ON a.id = c.entry_id ORDER BY c.seq")
+            .qa::<LinkRow>("SELECT c.seq, c.prev_hash, c.hash, a.id, a.at, a.actor_kind, a.actor_id, a.actor_label, a.action, a.target, a.member_id, a.outcome, a.detail, a.source_ip, a.request_id FROM audit_chain c LEFT JOIN audit_log a ON a.id = c.entry_id ORDER BY c.seq")
             .fetch_all(self.db.pool())
             .await?;
         let from_ms = from.unwrap_or(i64::MIN);
@@ -153,12 +155,12 @@ impl App {
             Format::Csv => {
                 writeln!(
                     out,
-                    "seq,time_utc,actor_kind,actor,action,target,member_id,outcome,detail,source_ip,hash"
+                    "seq,time_utc,actor_kind,actor,action,target,member_id,outcome,detail,source_ip,request_id,hash"
                 )
                 .map_err(io)?;
                 for l in &chosen {
                     let Some(e) = l.entry() else {
-                        writeln!(out, "{},\"(entry missing)\",,,,,,,,,{}", l.seq, l.hash)
+                        writeln!(out, "{},\"(entry missing)\",,,,,,,,,,{}", l.seq, l.hash)
                             .map_err(io)?;
                         continue;
                     };
@@ -167,7 +169,7 @@ impl App {
                         .unwrap_or_default();
                     writeln!(
                         out,
-                        "{},{},{},{},{},{},{},{},{},{},{}",
+                        "{},{},{},{},{},{},{},{},{},{},{},{}",
                         l.seq,
                         csv_field(&time),
                         csv_field(&e.actor_kind),
@@ -178,6 +180,7 @@ impl App {
                         csv_field(&e.outcome),
                         csv_field(&e.detail),
                         csv_field(e.source_ip.as_deref().unwrap_or_default()),
+                        csv_field(e.request_id.as_deref().unwrap_or_default()),
                         l.hash
                     )
                     .map_err(io)?;
@@ -239,6 +242,7 @@ fn row_from_json(v: &Value) -> Option<AuditRow> {
         outcome: s("outcome")?,
         detail: s("detail")?,
         source_ip: s("source_ip"),
+        request_id: s("request_id"),
     })
 }
 

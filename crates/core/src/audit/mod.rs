@@ -132,9 +132,25 @@ pub struct AuditRow {
     pub outcome: String,
     pub detail: String,
     pub source_ip: Option<String>,
+    /// The request it came from (None: the server acting by itself).
+    pub request_id: Option<String>,
 }
 
-const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The columns of an [`AuditRow`], in its order.
+pub const AUDIT_COLUMNS: &str = "id, at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip, request_id";
+
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+tokio::task_local! {
+    /// The id of the request being served, set by the doors around each request, so
+    /// that every entry a use case writes names its request without passing it down.
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request this task serves, if it serves one.
+pub(crate) fn current_request() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
 
 impl App {
     /// Records an event through `exec` (a transaction, so it commits with its cause, or
@@ -155,6 +171,7 @@ impl App {
             .bind(ev.outcome.as_str())
             .bind(ev.detail)
             .bind(ev.source_ip)
+            .bind(current_request())
             .execute(exec)
             .await?;
         Ok(())
@@ -174,17 +191,23 @@ impl App {
             .bind(ev.member_id)
             .bind(ev.outcome.as_str())
             .bind(ev.detail)
-            .bind(ev.source_ip);
+            .bind(ev.source_ip)
+            .bind(current_request());
     }
 
     /// Newest audit entries first (admin view, tests).
     pub async fn audit_recent(&self, limit: i64) -> Result<Vec<AuditRow>> {
         let rows = self
             .db
-            .qa::<AuditRow>("SELECT id, at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip FROM audit_log ORDER BY id DESC LIMIT ?")
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
+            .qa::<AuditRow>(sql_recent())
+            .bind(limit)
+            .fetch_all(self.db.pool())
+            .await?;
         Ok(rows)
     }
+}
+
+fn sql_recent() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?"))
 }

@@ -132,7 +132,8 @@ fn sql(kind: Option<AuditKind>) -> &'static str {
     };
     SQL[slot].get_or_init(|| {
         format!(
-            "SELECT id, at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip FROM audit_log WHERE id < ? AND at >= ? AND at < ? AND (? = '' OR LOWER(actor_label) LIKE ? ESCAPE '!') AND (? = '' OR LOWER(target) LIKE ? ESCAPE '!') AND (? = 0 OR member_id = ?) AND {condition} ORDER BY id DESC LIMIT ?"
+            "SELECT {} FROM audit_log WHERE id < ? AND at >= ? AND at < ? AND (? = '' OR LOWER(actor_label) LIKE ? ESCAPE '!') AND (? = '' OR LOWER(target) LIKE ? ESCAPE '!') AND (? = 0 OR member_id = ?) AND {condition} ORDER BY id DESC LIMIT ?",
+            super::AUDIT_COLUMNS
         )
     })
 }

@@ -77,9 +77,15 @@ impl Committer {
     {
         let (result_tx, result_rx) = oneshot::channel();
         let (committed_tx, committed_rx) = oneshot::channel();
+        let request = crate::audit::current_request();
         let run: Run = Box::new(move |tx| {
             Box::pin(async move {
-                let result = work(tx).await;
+                // The unit runs on the committer's task; its audit entries still name the
+                // request that sent it.
+                let result = match request {
+                    Some(id) => crate::audit::REQUEST_ID.scope(id, work(tx)).await,
+                    None => work(tx).await,
+                };
                 let ok = result.is_ok();
                 let _ = result_tx.send(result);
                 ok

@@ -372,6 +372,7 @@ audit-col-action = Vorgang
 audit-col-target = Gegenstand und Angaben
 audit-col-outcome = Ergebnis
 audit-col-ip = Adresse
+audit-request = Anfrage
 audit-actor-staff = Behörde
 audit-actor-member = Mitglied
 audit-actor-cli = Betrieb

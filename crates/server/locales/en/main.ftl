@@ -372,6 +372,7 @@ audit-col-action = Action
 audit-col-target = Object and details
 audit-col-outcome = Outcome
 audit-col-ip = Address
+audit-request = Request
 audit-actor-staff = authority
 audit-actor-member = member
 audit-actor-cli = operations

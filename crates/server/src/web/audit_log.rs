@@ -127,6 +127,7 @@ pub async fn list(
             outcome: lang.t(&format!("audit-outcome-{}", r.outcome)),
             failed: r.outcome != "success",
             ip: r.source_ip.clone().unwrap_or_default(),
+            request: r.request_id.clone().unwrap_or_default(),
         })
         .collect();
     let status = st

@@ -321,6 +321,7 @@ pub struct AuditLine {
     pub outcome: String,
     pub failed: bool,
     pub ip: String,
+    pub request: String,
 }
 
 /// One option of a select.

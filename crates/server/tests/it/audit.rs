@@ -579,3 +579,221 @@ async fn only_member(admin: &crate::helpers::Browser, member: i64) -> Vec<String
     assert_eq!(s, StatusCode::OK);
     page_rows(&html)
 }
+
+/// The entries that carry this request id.
+async fn of_request(t: &TestApp, id: &str) -> Vec<amtsbote_core::audit::AuditRow> {
+    t.app
+        .audit_recent(500)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.request_id.as_deref() == Some(id))
+        .collect()
+}
+
+/// Test 23: each act of a scripted scenario yields exactly one audit entry, with time,
+/// actor, action, object, member, outcome and the id of its request (the client's
+/// `X-Request-Id` if it sent a sane one, else the server's, which the response names);
+/// what the server does by itself has none; the chain covers the id.
+#[tokio::test]
+async fn every_act_leaves_one_entry_with_its_request_id() {
+    use crate::helpers::{bytes, csrf_of, node_id};
+    let t = TestApp::spawn().await;
+    let http = t.client();
+    let login = |id: &'static str, pw: &'static str| {
+        let (http, url) = (http.clone(), t.url.clone());
+        async move {
+            let page = http
+                .get(format!("{url}/login"))
+                .send()
+                .await
+                .expect("login page");
+            let csrf = csrf_of(&page.text().await.expect("text"));
+            http.post(format!("{url}/login"))
+                .header("x-request-id", id)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("login", "user.a"),
+                    ("password", pw),
+                ])
+                .send()
+                .await
+                .expect("login")
+        }
+    };
+    let one = |rows: Vec<amtsbote_core::audit::AuditRow>, what: &str| {
+        assert_eq!(rows.len(), 1, "{what}: {rows:?}");
+        rows.into_iter().next().expect("one")
+    };
+
+    let r = login("req-login-wrong-0001", "falsch-falsch-falsch").await;
+    assert_eq!(r.headers()["x-request-id"], "req-login-wrong-0001");
+    let e = one(
+        of_request(&t, "req-login-wrong-0001").await,
+        "failed log-in",
+    );
+    assert_eq!(
+        (e.action.as_str(), e.outcome.as_str()),
+        ("login", "failure")
+    );
+    assert!(e.at > 0 && e.target.contains("user.a"));
+
+    let r = login("req-login-right-0002", PW).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let e = one(of_request(&t, "req-login-right-0002").await, "log-in");
+    assert_eq!(
+        (e.action.as_str(), e.outcome.as_str()),
+        ("login", "success")
+    );
+    assert_eq!(
+        (e.actor_kind.as_str(), e.member_id),
+        ("member", Some(t.a.id))
+    );
+
+    // The signed-in browser of that log-in: upload, download, delete.
+    let (_, html) = {
+        let r = http
+            .get(format!("{}/password", t.url))
+            .send()
+            .await
+            .expect("page");
+        (r.status(), r.text().await.expect("text"))
+    };
+    let csrf = csrf_of(&html);
+    let an = t.folder(&t.space_a, "an_KVBbg").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(bytes(3000, 3))
+                .file_name("Antrag.pdf")
+                .mime_str("application/pdf")
+                .expect("mime"),
+        );
+    let r = http
+        .post(format!(
+            "{}/spaces/{}/folders/{an}/upload",
+            t.url, t.space_a.id
+        ))
+        .header("x-request-id", "req-upload-0003")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let e = one(of_request(&t, "req-upload-0003").await, "upload");
+    assert_eq!((e.action.as_str(), e.member_id), ("upload", Some(t.a.id)));
+    let node = node_id(&t, &t.space_a, an, "Antrag.pdf")
+        .await
+        .expect("stored");
+    assert!(e.target.contains(&node.to_string()), "{}", e.target);
+
+    let r = http
+        .get(format!("{}/spaces/{}/files/{node}", t.url, t.space_a.id))
+        .header("x-request-id", "req-download-0004")
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), StatusCode::OK);
+    let _ = r.bytes().await;
+    let e = one(of_request(&t, "req-download-0004").await, "download");
+    assert_eq!(e.action, "download");
+
+    // No sane id of its own: the server makes one and names it in the response.
+    let r = http
+        .post(format!(
+            "{}/spaces/{}/nodes/{node}/delete",
+            t.url, t.space_a.id
+        ))
+        .header("x-request-id", "<script>x</script>")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("delete");
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let made = r.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    let e = one(of_request(&t, &made).await, "delete");
+    assert_eq!(e.action, "node.delete");
+
+    // WebDAV: the upload names its request too (a first Basic check may add its log-in).
+    let r = reqwest::Client::new()
+        .put(format!(
+            "{}/remote.php/dav/files/user.a/an_KVBbg/Nachweis.pdf",
+            t.url
+        ))
+        .basic_auth("user.a", Some(PW))
+        .header("x-request-id", "req-dav-put-0005")
+        .body(bytes(2000, 5))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["x-request-id"], "req-dav-put-0005");
+    let rows = of_request(&t, "req-dav-put-0005").await;
+    let uploads: Vec<_> = rows.iter().filter(|e| e.action == "upload").collect();
+    assert_eq!(uploads.len(), 1, "{rows:?}");
+    assert!(uploads[0].target.contains("Nachweis.pdf"));
+    assert!(
+        rows.iter()
+            .all(|e| e.action == "upload" || e.action == "login.basic"),
+        "{rows:?}"
+    );
+
+    // An admin act.
+    let admin = t.login("admin").await;
+    let r = admin
+        .http
+        .post(format!("{}/admin/members/{}", t.url, t.b.id))
+        .header("x-request-id", "req-admin-0006")
+        .form(&[
+            ("csrf", admin.csrf.as_str()),
+            ("number", "1002"),
+            ("name", "Gemeinde Beispielheim-Nord"),
+            ("active", "1"),
+        ])
+        .send()
+        .await
+        .expect("update member");
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let e = one(of_request(&t, "req-admin-0006").await, "admin act");
+    assert_eq!(
+        (e.action.as_str(), e.member_id),
+        ("member.update", Some(t.b.id))
+    );
+    assert_eq!(e.actor_kind, "staff");
+
+    // What the server does by itself names no request.
+    t.app
+        .audit(
+            t.app.db.pool(),
+            AuditEvent::new(
+                amtsbote_core::audit::AuditActor::system(),
+                "test.system",
+                "x",
+            ),
+        )
+        .await
+        .expect("audit");
+    let sys = t.app.audit_recent(1).await.expect("audit");
+    assert_eq!(sys[0].request_id, None);
+
+    // The ids are in the chain: an export verifies, and changing one is found.
+    let text = export(&t.app).await;
+    let key = t.app.audit_verifier_key().expect("key");
+    check(&text, Some(&key)).expect("verifies with the ids");
+    assert!(text.contains("req-admin-0006"));
+    let err = check(
+        &text.replace("req-admin-0006", "req-admin-0007"),
+        Some(&key),
+    )
+    .expect_err("a changed id");
+    assert!(err.contains("changed"), "{err}");
+    t.finish().await;
+}
