@@ -1,11 +1,12 @@
 //! One id per request, for every door: the client's `X-Request-Id` when it is a sane token
 //! (the ownCloud and Nextcloud clients send one with every request, a proxy may set one),
 //! else a new random one. It comes back in the response header and goes into every audit
-//! entry the request causes (`amtsbote_core::audit::REQUEST_ID`), so that a user's report,
-//! the proxy's log and the audit log meet on one value.
+//! entry the request causes (`amtsbote_core::audit::REQUEST`), so that a user's report,
+//! the proxy's log and the audit log meet on one value. The client's address goes with it,
+//! for the entries whose use case does not name one (uploads, downloads, admin acts).
 
-use amtsbote_core::audit::REQUEST_ID;
-use axum::extract::Request;
+use amtsbote_core::audit::{REQUEST, RequestContext};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -27,7 +28,13 @@ pub async fn layer(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|s| sane(s))
         .map_or_else(|| amtsbote_core::ids::token(16), str::to_string);
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    // The peer's address, as the log-in throttle sees it (behind a proxy: the proxy's).
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let context = RequestContext { id: id.clone(), ip };
+    let mut response = REQUEST.scope(context, next.run(req)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, v);
     }

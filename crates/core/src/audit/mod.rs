@@ -141,15 +141,22 @@ pub const AUDIT_COLUMNS: &str = "id, at, actor_kind, actor_id, actor_label, acti
 
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor_kind, actor_id, actor_label, action, target, member_id, outcome, detail, source_ip, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-tokio::task_local! {
-    /// The id of the request being served, set by the doors around each request, so
-    /// that every entry a use case writes names its request without passing it down.
-    pub static REQUEST_ID: String;
+/// The request being served: its id and the client's address.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub id: String,
+    pub ip: Option<String>,
 }
 
-/// The id of the request this task serves, if it serves one.
-pub(crate) fn current_request() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+tokio::task_local! {
+    /// The request being served, set by the doors around each request, so that every
+    /// entry a use case writes names its request and client without passing them down.
+    pub static REQUEST: RequestContext;
+}
+
+/// The request this task serves, if it serves one.
+pub(crate) fn current_request() -> Option<RequestContext> {
+    REQUEST.try_with(Clone::clone).ok()
 }
 
 impl App {
@@ -159,6 +166,7 @@ impl App {
     where
         E: Executor<'e, Database = sqlx::Any>,
     {
+        let request = current_request();
         self.db
             .q(INSERT_AUDIT)
             .bind(self.now())
@@ -170,8 +178,11 @@ impl App {
             .bind(ev.member_id)
             .bind(ev.outcome.as_str())
             .bind(ev.detail)
-            .bind(ev.source_ip)
-            .bind(current_request())
+            .bind(
+                ev.source_ip
+                    .or_else(|| request.as_ref().and_then(|r| r.ip.clone())),
+            )
+            .bind(request.map(|r| r.id))
             .execute(exec)
             .await?;
         Ok(())
@@ -180,6 +191,7 @@ impl App {
     /// Adds the event to `batch`, so that it is written with the other statements of its
     /// cause in one trip (see [`crate::db::Batch`]).
     pub(crate) fn audit_in(&self, batch: &mut crate::db::Batch, ev: AuditEvent) {
+        let request = current_request();
         batch
             .push(INSERT_AUDIT)
             .bind(self.now())
@@ -191,8 +203,11 @@ impl App {
             .bind(ev.member_id)
             .bind(ev.outcome.as_str())
             .bind(ev.detail)
-            .bind(ev.source_ip)
-            .bind(current_request());
+            .bind(
+                ev.source_ip
+                    .or_else(|| request.as_ref().and_then(|r| r.ip.clone())),
+            )
+            .bind(request.map(|r| r.id));
     }
 
     /// Newest audit entries first (admin view, tests).

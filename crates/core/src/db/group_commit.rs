@@ -83,7 +83,7 @@ impl Committer {
                 // The unit runs on the committer's task; its audit entries still name the
                 // request that sent it.
                 let result = match request {
-                    Some(id) => crate::audit::REQUEST_ID.scope(id, work(tx)).await,
+                    Some(r) => crate::audit::REQUEST.scope(r, work(tx)).await,
                     None => work(tx).await,
                 };
                 let ok = result.is_ok();

@@ -739,6 +739,11 @@ async fn every_act_leaves_one_entry_with_its_request_id() {
     let rows = of_request(&t, "req-dav-put-0005").await;
     let uploads: Vec<_> = rows.iter().filter(|e| e.action == "upload").collect();
     assert_eq!(uploads.len(), 1, "{rows:?}");
+    assert_eq!(
+        uploads[0].source_ip.as_deref(),
+        Some("127.0.0.1"),
+        "the client's address, also where the use case names none"
+    );
     assert!(uploads[0].target.contains("Nachweis.pdf"));
     assert!(
         rows.iter()
