@@ -87,16 +87,11 @@ impl App {
                     done.push(p);
                 }
                 Ok(None) => break,
-                Err(e) if self.prune_raced(&e) => continue,
+                Err(e) if lost_race(&e) => continue,
                 Err(e) => return Err(e),
             }
         }
         Ok(done)
-    }
-
-    /// Whether a failed prune lost to another node (the epoch is recorded already).
-    fn prune_raced(&self, e: &crate::error::Error) -> bool {
-        matches!(e, crate::error::Error::Db(d) if crate::db::is_unique_violation(d))
     }
 
     async fn prune_oldest_epoch(
@@ -171,6 +166,11 @@ impl App {
         tx.commit().await?;
         Ok(Some(pruned))
     }
+}
+
+/// Whether a failed prune lost to another node (the epoch is recorded already).
+fn lost_race(e: &crate::error::Error) -> bool {
+    matches!(e, crate::error::Error::Db(d) if crate::db::is_unique_violation(d))
 }
 
 #[cfg(test)]

@@ -140,27 +140,28 @@ pub fn validate_display_name(raw: &str) -> Result<String> {
 /// staff who keep them; any other is reported as not found.
 impl App {
     pub async fn account(&self, actor: &Actor, id: i64) -> Result<Account> {
-        self.account_gate(actor, self.account_row(id).await?)
+        account_gate(actor, self.account_row(id).await?)
     }
 
     pub async fn account_by_login(&self, actor: &Actor, login: &str) -> Result<Account> {
-        self.account_gate(actor, self.account_row_by_login(login).await?)
+        account_gate(actor, self.account_row_by_login(login).await?)
     }
+}
 
-    fn account_gate(&self, actor: &Actor, account: Option<Account>) -> Result<Account> {
-        let account = account.ok_or(Error::NotFound)?;
-        let own = actor.account_id() == Some(account.id);
-        if own
-            || crate::spaces::permissions::administer(
-                actor,
-                crate::spaces::permissions::AdminAct::Accounts,
-            )
-            .is_ok()
-        {
-            Ok(account)
-        } else {
-            Err(Error::NotFound)
-        }
+/// One's own account, or any for the service staff who keep them; any other is not found.
+fn account_gate(actor: &Actor, account: Option<Account>) -> Result<Account> {
+    let account = account.ok_or(Error::NotFound)?;
+    let own = actor.account_id() == Some(account.id);
+    if own
+        || crate::spaces::permissions::administer(
+            actor,
+            crate::spaces::permissions::AdminAct::Accounts,
+        )
+        .is_ok()
+    {
+        Ok(account)
+    } else {
+        Err(Error::NotFound)
     }
 }
 
